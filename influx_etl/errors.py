@@ -1,0 +1,141 @@
+"""One exception tree for the whole package.
+
+Every error the pipeline raises derives from :class:`InfluxError` and is named after what went
+wrong (a seed file, a rules file, a lookup, the store...). Foreign exceptions (httpx, duckdb, yaml,
+jsonschema) are mapped to these at the module boundary that touches the foreign library, so callers
+only ever catch ``InfluxError`` subclasses.
+
+Errors carry their data as attributes (file, line, key, handle, batch id) and are picklable, because
+joblib workers send them back across process boundaries: each class stores its constructor arguments
+in ``self.args`` order via ``__reduce__``. Anything that may hold a secret goes through
+:func:`mask_secrets` before it becomes part of a message.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9%._~+/=-]+")
+_TOKEN_PARAM = re.compile(r"(?i)((?:token|access_token|bearer_token|api_key)=)[^&\s]+")
+
+_registered_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so that :func:`mask_secrets` removes it from any text."""
+    if value and len(value) >= 4:
+        _registered_secrets.add(value)
+
+
+def mask_secrets(text: str) -> str:
+    """Return ``text`` with bearer tokens and registered secret values replaced by ``***``."""
+    masked = _BEARER.sub(r"\1***", text)
+    masked = _TOKEN_PARAM.sub(r"\1***", masked)
+    for secret in _registered_secrets:
+        masked = masked.replace(secret, "***")
+    return masked
+
+
+class InfluxError(Exception):
+    """Base class of every error raised by influx_etl."""
+
+    def __init__(self, message: str) -> None:
+        self.message = mask_secrets(message)
+        super().__init__(self.message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[InfluxError], state: dict[str, Any]) -> InfluxError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigError(InfluxError):
+    """A setting is missing, out of range or contradicts another one."""
+
+
+class SeedError(InfluxError):
+    """A seed file could not be read at all (a bad row is reported, not raised)."""
+
+    def __init__(self, message: str, *, file: Path | str, line: int | None = None) -> None:
+        self.file = str(file)
+        self.line = line
+        where = f"{self.file}:{line}" if line is not None else self.file
+        super().__init__(f"{where}: {message}")
+
+
+class RulesError(InfluxError):
+    """A rules file is not valid YAML, has a key of the wrong type, or a bad pattern."""
+
+    def __init__(self, message: str, *, file: Path | str, key: str | None = None) -> None:
+        self.file = str(file)
+        self.key = key
+        where = f"{self.file} [{key}]" if key else self.file
+        super().__init__(f"{where}: {message}")
+
+
+class LookupError_(InfluxError):
+    """Base of the lookup failures (trailing underscore: ``LookupError`` is a builtin)."""
+
+    def __init__(self, message: str, *, batch_id: int | None = None) -> None:
+        self.batch_id = batch_id
+        prefix = f"batch {batch_id}: " if batch_id is not None else ""
+        super().__init__(f"{prefix}{message}")
+
+
+class AuthError(LookupError_):
+    """401/403 from the API: retrying will not help; the token or the app's access must be fixed."""
+
+    def __init__(self, message: str, *, status: int, batch_id: int | None = None) -> None:
+        self.status = status
+        super().__init__(message, batch_id=batch_id)
+
+
+class TransportError(LookupError_):
+    """The request did not produce a usable response (connection, timeout, 5xx, malformed body)."""
+
+
+class RateLimitError(LookupError_):
+    """429 from the API; ``reset_at`` is the epoch second at which the window resets, if known."""
+
+    def __init__(
+        self, message: str, *, reset_at: float | None = None, batch_id: int | None = None
+    ) -> None:
+        self.reset_at = reset_at
+        super().__init__(message, batch_id=batch_id)
+
+
+class BadRequestError(LookupError_):
+    """400 from the API: some handle in the request was rejected."""
+
+
+class SourceError(InfluxError):
+    """A lookup source could not be opened (prefetched file missing, unknown source spec...)."""
+
+
+class ValidationError(InfluxError):
+    """A record failed JSON Schema validation, or the schema itself is unusable."""
+
+    def __init__(
+        self, message: str, *, record_id: str | None = None, path: str | None = None
+    ) -> None:
+        self.record_id = record_id
+        self.path = path
+        super().__init__(message)
+
+
+class StoreError(InfluxError):
+    """The DuckDB dataset could not be opened, migrated or written."""
+
+
+class ExportError(InfluxError):
+    """The export files could not be written."""

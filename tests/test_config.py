@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from influx_etl.config import LookupSettings, Secret, Thresholds, token_from_environment
+from influx_etl.errors import ConfigError
+
+
+def test_token_is_read_from_either_variable_and_never_shown() -> None:
+    token = token_from_environment({"TWITTER_BEARER_TOKEN": "tok-123456"})
+    assert token is not None and token.reveal() == "tok-123456"
+    assert "tok-123456" not in repr(token) and "tok-123456" not in str(token)
+    settings = LookupSettings(token=token)
+    assert "tok-123456" not in repr(settings)
+    preferred = token_from_environment({"X_BEARER_TOKEN": "x-tok", "TWITTER_BEARER_TOKEN": "t-tok"})
+    assert preferred == Secret("x-tok")
+    assert token_from_environment({"X_BEARER_TOKEN": "  "}) is None
+
+
+def test_secret_survives_pickling_for_workers() -> None:
+    assert pickle.loads(pickle.dumps(Secret("abcd-1234"))).reveal() == "abcd-1234"
+
+
+@pytest.mark.parametrize("size", [0, 101])
+def test_batch_size_outside_the_api_limit_is_refused(size: int) -> None:
+    with pytest.raises(ConfigError, match="between 1 and 100"):
+        LookupSettings(batch_size=size)
+
+
+def test_negative_thresholds_are_refused() -> None:
+    with pytest.raises(ConfigError):
+        Thresholds(min_followers=-1)

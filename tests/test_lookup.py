@@ -1,0 +1,131 @@
+"""The lookup stage's normalisation, from raw API documents to one row per requested handle.
+
+Fetching over HTTP is covered in test_sources.py and test_pipeline.py against the real embedded
+server; here the input is raw documents as the store keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from influx_etl.frames import PROFILES_SCHEMA
+from influx_etl.lookup import batch_handles, batched, profiles, raw_frame
+from influx_etl.sources import RawBatch
+
+
+def _document(
+    users: list[dict[str, Any]], errors: list[dict[str, str]] | None = None, **extra: Any
+) -> str:
+    doc: dict[str, Any] = {}
+    if users:
+        doc["data"] = users
+    if errors:
+        doc["errors"] = errors
+    doc.update(extra)
+    return json.dumps(doc)
+
+
+def _batch(
+    batch_id: int, handles: list[str], body: str | None, error: str | None = None
+) -> RawBatch:
+    return RawBatch(
+        batch_id, tuple(handles), "2026-01-01T00:00:00.000Z", 200 if body else None, body, error
+    )
+
+
+def test_batches_partition_handles_in_order() -> None:
+    seeds = pl.DataFrame({"handle": [f"h{i}" for i in range(7)]})
+    work = batch_handles(batched(seeds, 3))
+    assert [batch_id for batch_id, _ in work] == [0, 1, 2]
+    assert [handles for _, handles in work] == [["h0", "h1", "h2"], ["h3", "h4", "h5"], ["h6"]]
+
+
+def test_every_requested_handle_gets_exactly_one_outcome() -> None:
+    users = [{"id": "1", "username": "Alice", "name": "A"}]
+    errors = [
+        {
+            "value": "ghost",
+            "detail": "Could not find user with usernames: [ghost].",
+            "title": "Not Found Error",
+        },
+        {"value": "gone", "detail": "User has been suspended: [gone].", "title": "Forbidden"},
+    ]
+    raw = raw_frame(
+        [
+            _batch(0, ["alice", "Ghost", "gone", "silent"], _document(users, errors)),
+            _batch(1, ["x", "y"], None, error="HTTP 503 after 4 attempts"),
+        ]
+    )
+    result = profiles(raw)
+    assert result.schema == PROFILES_SCHEMA
+    outcomes = dict(zip(result["handle_key"], result["outcome"], strict=True))
+    assert outcomes == {
+        "alice": "found",
+        "ghost": "not_found",
+        "gone": "suspended",
+        "silent": "failed",
+        "x": "failed",
+        "y": "failed",
+    }
+    failed = result.filter(pl.col("handle_key") == "x")
+    assert failed["outcome_detail"].item() == "HTTP 503 after 4 attempts"
+    assert result.filter(pl.col("handle_key") == "alice")["username"].item() == "Alice"
+
+
+def test_user_fields_are_flattened_and_normalised() -> None:
+    user = {
+        "id": "1234567890123456789",
+        "username": "Bob",
+        "name": "Bob",
+        "verified": "blue",  # seen in recorded payloads: the type in the legacy field
+        "public_metrics": {"followers_count": 10, "listed_count": 2},
+        "pinned_tweet_id": "77",
+        "entities": {
+            "url": {"urls": [{"url": "https://t.co/a", "expanded_url": "https://bob.dev"}]},
+            "description": {
+                "urls": [{"url": "https://t.co/b", "expanded_url": "https://shop.example"}]
+            },
+        },
+        "_influx_origin": "synthetic",
+    }
+    includes = {"tweets": [{"id": "77", "text": "hi", "created_at": "2025-05-01T10:00:00.000Z"}]}
+    row = profiles(raw_frame([_batch(0, ["bob"], _document([user], includes=includes))])).row(
+        0, named=True
+    )
+    assert row["id"] == "1234567890123456789"
+    assert row["verified"] is None and row["verified_type"] == "blue"
+    assert row["followers_count"] == 10 and row["like_count"] is None
+    assert row["urls"] == ["https://bob.dev", "https://shop.example"]
+    assert row["pinned_tweet_created_at"] == "2025-05-01T10:00:00.000Z"
+    assert row["origin"] == "synthetic"
+
+
+def test_origin_defaults_to_the_source_of_the_batch() -> None:
+    batch = RawBatch(0, ("a",), "t", 200, _document([{"id": "1", "username": "a", "name": "a"}]))
+    assert profiles(raw_frame([batch]))["origin"].item() == "x-api-v2"
+
+
+def test_real_user_objects_parse_without_loss(shared_real_users: Path) -> None:
+    users = [json.loads(line) for line in shared_real_users.read_text().splitlines()]
+    handles = [u["username"] for u in users]
+    batches = [
+        _batch(i // 100, handles[i : i + 100], _document(users[i : i + 100]))
+        for i in range(0, len(users), 100)
+    ]
+    result = profiles(raw_frame(batches))
+    assert result.height == len(users)
+    assert (result["outcome"] == "found").all()
+    by_id = {row["id"]: row for row in result.iter_rows(named=True)}
+    for user in users:
+        row = by_id[user["id"]]
+        assert row["followers_count"] == user["public_metrics"]["followers_count"]
+        assert row["description"] == user["description"]
+        legacy = user.get("verified")
+        if isinstance(legacy, bool):
+            assert row["verified"] is legacy
+        expected_type = user.get("verified_type") or (legacy if isinstance(legacy, str) else None)
+        assert row["verified_type"] == expected_type

@@ -1,0 +1,195 @@
+"""The DuckDB dataset file: migration, the live/synthetic guard, integration semantics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from influx_etl.errors import StoreError
+from influx_etl.frames import AUTHORS_SCHEMA, SEED_REJECTS_SCHEMA
+from influx_etl.sources import RawBatch
+from influx_etl.store import SCHEMA_VERSION, Store
+
+OUTCOMES_SCHEMA = {
+    "handle_key": pl.String,
+    "handle": pl.String,
+    "seed_file": pl.String,
+    "batch_id": pl.Int64,
+    "outcome": pl.String,
+    "outcome_detail": pl.String,
+    "id": pl.String,
+    "decision": pl.String,
+}
+
+
+def author(user_id: str, handle: str, followers: int = 100_000, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(AUTHORS_SCHEMA)
+    row.update(
+        id=user_id,
+        handle=handle,
+        name=handle.title(),
+        verified="blue",
+        followers_count=followers,
+        is_org=False,
+        is_official=False,
+        lang_primary="en",
+        topic_tags=["ai_research"],
+        sources=[{"method": "x-api-v2", "fetched_at": "2026-01-01T00:00:00Z", "evidence": "test"}],
+        provenance_hash="a" * 64,
+        last_refresh_at="2026-01-01T00:00:00Z",
+        entry_threshold_passed=True,
+        origin="x-api-v2",
+        seed_files=["a.csv"],
+        brand_matches=[],
+        brand_confidence=0.0,
+        risk_flags=[],
+        score=50.0,
+        quality_score=40.0,
+    )
+    row.update(changes)
+    return row
+
+
+def authors(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=AUTHORS_SCHEMA)
+
+
+def outcomes(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "handle_key": h.lower(),
+                "handle": h,
+                "seed_file": "a.csv",
+                "batch_id": 0,
+                "outcome": outcome,
+                "outcome_detail": None,
+                "id": None,
+                "decision": decision,
+            }
+            for h, outcome, decision in rows
+        ],
+        schema=OUTCOMES_SCHEMA,
+    )
+
+
+NO_REJECTS = pl.DataFrame(schema=SEED_REJECTS_SCHEMA)
+NO_IDS = pl.Series("id", [], dtype=pl.String)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store.open(tmp_path / "data" / "influx.duckdb", "live") as opened:
+        yield opened
+
+
+def test_a_new_file_is_created_at_the_current_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "influx.duckdb"
+    with Store.open(path, "live") as store:
+        assert store.schema_version == SCHEMA_VERSION
+    with Store.open(path, "live") as reopened:  # reopening migrates nothing and keeps the kind
+        assert reopened.schema_version == SCHEMA_VERSION
+
+
+def test_live_and_synthetic_data_never_share_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "influx.duckdb"
+    Store.open(path, "simulated").close()
+    with pytest.raises(StoreError, match="simulated dataset"):
+        Store.open(path, "live")
+
+
+def test_live_dataset_refuses_profiles_from_the_embedded_server(store: Store) -> None:
+    synthetic = authors(author("1", "alice", origin="synthetic"))
+    with pytest.raises(StoreError, match="synthetic dataset"):
+        store.integrate("r1", outcomes(), synthetic, NO_IDS, NO_REJECTS)
+    assert store.authors().is_empty()
+
+
+def test_rerun_with_the_same_authors_changes_nothing(store: Store) -> None:
+    first = authors(author("1", "alice"), author("2", "bob"))
+    assert store.integrate("r1", outcomes(), first, NO_IDS, NO_REJECTS).new == 2
+    # a later lookup of the same profiles: only the fetch time differs
+    again = first.with_columns(last_refresh_at=pl.lit("2026-02-01T00:00:00Z"))
+    result = store.integrate("r2", outcomes(), again, NO_IDS, NO_REJECTS)
+    assert (result.new, result.updated, result.unchanged, result.removed) == (0, 0, 2, 0)
+    assert store.authors().height == 2
+
+
+def test_a_renamed_handle_updates_the_row_keyed_by_id(store: Store) -> None:
+    store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
+    result = store.integrate("r2", outcomes(), authors(author("1", "alice_v2")), NO_IDS, NO_REJECTS)
+    assert (result.new, result.updated) == (0, 1)
+    assert store.authors().select("id", "handle").rows() == [("1", "alice_v2")]
+
+
+def test_a_reused_handle_replaces_the_stale_row(store: Store) -> None:
+    store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
+    # id 1 renamed away; a different account (id 9) now holds "Alice"
+    result = store.integrate("r2", outcomes(), authors(author("9", "Alice")), NO_IDS, NO_REJECTS)
+    assert (result.new, result.removed) == (1, 1)
+    assert store.authors()["id"].to_list() == ["9"]
+
+
+def test_rejected_authors_leave_the_dataset(store: Store) -> None:
+    store.integrate(
+        "r1", outcomes(), authors(author("1", "alice"), author("2", "bob")), NO_IDS, NO_REJECTS
+    )
+    result = store.integrate("r2", outcomes(), authors(), pl.Series(["2"]), NO_REJECTS)
+    assert result.removed == 1
+    assert store.authors()["id"].to_list() == ["1"]
+
+
+def test_a_failed_integration_leaves_the_dataset_as_it_was(store: Store) -> None:
+    store.integrate(
+        "r1",
+        outcomes(("alice", "found", "kept")),
+        authors(author("1", "alice")),
+        NO_IDS,
+        NO_REJECTS,
+    )
+    before = store.authors()
+    # the same handle twice in one run violates handle_outcomes' key: the transaction must roll back
+    duplicate = outcomes(("bob", "found", "kept"), ("bob", "found", "kept"))
+    with pytest.raises(StoreError, match="integrating run r2"):
+        store.integrate(
+            "r2",
+            duplicate,
+            authors(author("1", "alice", followers=1), author("2", "bob")),
+            NO_IDS,
+            NO_REJECTS,
+        )
+    assert store.authors().equals(before)
+    assert store.handle_outcomes("r2").is_empty()
+
+
+def test_raw_batches_are_committed_as_they_arrive(tmp_path: Path) -> None:
+    path = tmp_path / "influx.duckdb"
+    with Store.open(path, "live") as store:
+        store.begin_run("r1", "2026-01-01T00:00:00Z", "x-api", {"batch_size": 2})
+        store.save_raw_batch(
+            "r1",
+            RawBatch(
+                0,
+                ("a", "b"),
+                "2026-01-01T00:00:01Z",
+                200,
+                '{"data": []}',
+                rate_limit={"x-rate-limit-remaining": "299"},
+            ),
+        )
+    # read back from another connection: the batch is on disk, not in a pending transaction
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute("SELECT batch_id, handles, status, rate_limit FROM raw_lookups").fetchall()
+    con.close()
+    assert rows == [(0, ["a", "b"], 200, '{"x-rate-limit-remaining": "299"}')]
+
+
+def test_runs_record_their_arguments_and_outcome(store: Store) -> None:
+    store.begin_run("r1", "2026-01-01T00:00:00Z", "embedded", {"batch_size": 75})
+    store.finish_run("r1", "2026-01-01T00:01:00Z", "succeeded", {"kept": 3})
+    run = store.runs().row(0, named=True)
+    assert run["status"] == "succeeded" and '"kept": 3' in run["counts"]
