@@ -98,6 +98,8 @@ RULE_COLUMNS: Final = _schema(
         "risk_matches": pl.List(pl.String),
         "risk_flags": pl.List(pl.String),
         "risk_excluded": pl.Boolean,
+        "risk_excluding_flags": pl.List(pl.String),  # auto_exclude flags matched
+        "risk_multi_flag_threshold": pl.Int64,  # processing_rules.multi_flag_threshold
         "decision": pl.String,  # kept | below_threshold | brand | risk | <outcome when not found>
     }
 )

@@ -178,6 +178,8 @@ def kept_frame(
         "risk_matches": [],
         "risk_flags": [],
         "risk_excluded": False,
+        "risk_excluding_flags": [],
+        "risk_multi_flag_threshold": 2,
         "decision": "kept",
         "categories": list(categories),
         "seed_files": list(seed_files),

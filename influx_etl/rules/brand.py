@@ -25,7 +25,7 @@ Semantics of this first version (each key is refined by a later issue):
   (blacklist included): empty matches, confidence 0, ``is_org``/``is_official`` false.
 - ``brand_confidence``: the sum of ``confidence_weights`` over the *kinds* that matched (name
   keyword, bio keyword, domain, organisation verification), each kind counted once, rounded to 9
-  decimals so that 0.3 + 0.4 reaches 0.7. A name keyword alone (0.6) stays below 0.7 on purpose.
+  decimals so that 0.3 + 0.6 reaches 0.9. A name keyword alone (0.6) stays below 0.7 on purpose.
 - ``is_org``: flagged = not an exception and (blacklisted or confidence >= ``flag_threshold``).
   This is the brand flag that :func:`~influx_etl.rules.decision.decided` filters on.
 - ``is_official``: ``is_org`` and an *official* signal: a name keyword from ``official_indicators``

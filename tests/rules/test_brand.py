@@ -1,0 +1,340 @@
+"""The brand stage: which profiles are organisations, and which rules say so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from influx_etl.rules import (
+    BRAND_COLUMNS,
+    BrandRules,
+    ConfidenceWeights,
+    DomainPattern,
+    KeywordCategory,
+    RatioHeuristics,
+    VerificationRules,
+    brand_flagged,
+)
+from tests.factories import load_users, profiles_frame
+from tests.rules.profiles import not_found, profiles, row, user
+
+ORIGINAL_WEIGHTS = ConfidenceWeights(0.6, 0.4, 0.8, 1.0, 0.7)
+
+
+def _rules(
+    *,
+    name: dict[str, tuple[str, ...]] | None = None,
+    bio: dict[str, tuple[str, ...]] | None = None,
+    domains: tuple[DomainPattern, ...] = (),
+    blacklist: tuple[str, ...] = (),
+    exceptions: tuple[str, ...] = (),
+    flag_org_verification: bool = True,
+    weights: ConfidenceWeights = ORIGINAL_WEIGHTS,
+) -> BrandRules:
+    return BrandRules(
+        name_keywords=tuple(KeywordCategory(k, v) for k, v in (name or {}).items()),
+        bio_keywords=tuple(KeywordCategory(k, v) for k, v in (bio or {}).items()),
+        domain_patterns=domains,
+        verification_rules=VerificationRules(flag_org_verification),
+        ratio_heuristics=RatioHeuristics(),
+        org_handles_blacklist=blacklist,
+        exceptions=exceptions,
+        confidence_weights=weights,
+    )
+
+
+def test_adds_the_brand_columns(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(profiles(user()), brand_rules)
+    assert {name: flagged.schema[name] for name in BRAND_COLUMNS} == dict(BRAND_COLUMNS)
+
+
+def test_matches_are_named_after_the_rule_that_hit(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(
+            user(
+                "AcmeWire",
+                name="Acme News",
+                description="The Official Account of Acme Wire.",
+                links=("https://www.acmepost.com/about",),
+                verified_type="business",
+            ),
+            user("GitHub", name="GitHub"),
+        ),
+        brand_rules,
+    )
+    acme = row(flagged, "AcmeWire")
+    assert set(acme["brand_matches"]) == {
+        "name_kw:official_indicators:news",
+        "bio_kw:organizational:official account",
+        "domain:media_domain",
+        "verification:business",
+    }
+    weights = brand_rules.confidence_weights
+    assert acme["brand_confidence"] == pytest.approx(
+        weights.name_keyword_match
+        + weights.bio_keyword_match
+        + weights.domain_match
+        + weights.org_verification
+    )
+    assert acme["is_org"] and acme["is_official"] and not acme["brand_exception"]
+    assert "blacklist:github" in row(flagged, "GitHub")["brand_matches"]
+
+
+def test_a_name_keyword_alone_does_not_flag_but_adds_up_with_a_bio_keyword(
+    brand_rules: BrandRules,
+) -> None:
+    flagged = brand_flagged(
+        profiles(
+            user("alone", name="Gadget Store"),
+            user("both", name="Gadget Store", description="Automated deals, every hour"),
+        ),
+        brand_rules,
+    )
+    alone, both = row(flagged, "alone"), row(flagged, "both")
+    assert alone["brand_matches"] == ["name_kw:brand_commerce:store"]
+    assert alone["brand_confidence"] < brand_rules.confidence_weights.flag_threshold
+    assert not alone["is_org"]
+    assert both["is_org"] and not both["is_official"]
+
+
+def test_each_kind_of_match_counts_once() -> None:
+    rules = _rules(name={"corp": ("acme", "corp")}, weights=ConfidenceWeights(0.5, 0, 0, 0, 0.7))
+    flagged = brand_flagged(profiles(user("x", name="Acme Corp")), rules)
+    only = flagged.row(0, named=True)
+    assert len(only["brand_matches"]) == 2
+    assert only["brand_confidence"] == pytest.approx(0.5) and not only["is_org"]
+
+
+def test_weights_that_add_up_to_the_threshold_flag_despite_float_rounding() -> None:
+    rules = _rules(
+        name={"a": ("acme",)},
+        bio={"b": ("hello",)},
+        weights=ConfidenceWeights(0.3, 0.6, 0, 0, 0.9),  # 0.3 + 0.6 < 0.9 in binary floats
+    )
+    flagged = brand_flagged(profiles(user("x", name="Acme", description="hello")), rules)
+    assert flagged["is_org"].to_list() == [True]
+
+
+# --------------------------------------------------------------------------------------------------
+# name keywords and their false-positive traps
+
+
+def test_shop_is_a_word_not_a_prefix(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(
+            user("engineer", name="Engineer at Shopify"),
+            user("corner", name="Corner Shop"),
+        ),
+        brand_rules,
+    )
+    assert row(flagged, "engineer")["brand_matches"] == []
+    assert row(flagged, "corner")["brand_matches"] == ["name_kw:brand_commerce:shop"]
+
+
+def test_a_team_player_is_not_an_official_team(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(
+            user(
+                "player",
+                name="Team Liquid player",
+                description="Pro Valorant player. Streaming most nights.",
+            ),
+            user(
+                "acmeteam",
+                name="Acme Official Team",
+                description="Official account of the Acme team. For support DM us.",
+            ),
+        ),
+        brand_rules,
+    )
+    player, team = row(flagged, "player"), row(flagged, "acmeteam")
+    assert not any("official_indicators:team" in match for match in player["brand_matches"])
+    assert not player["is_org"]
+    assert "name_kw:official_indicators:team" in team["brand_matches"]
+    assert team["is_org"] and team["is_official"]
+
+
+def test_inc_as_a_nickname_on_a_personal_account(brand_rules: BrandRules) -> None:
+    personal = user(
+        "johndoe", name="John Doe Inc", description="Managed by my agent", verified_type="blue"
+    )
+    company = {**personal, "username": "doeinc", "verified_type": "none"}
+    flagged = brand_flagged(profiles(personal, company), brand_rules)
+    john, doe_inc = row(flagged, "johndoe"), row(flagged, "doeinc")
+    assert "name_kw:corporate_indicators:inc" not in john["brand_matches"]
+    assert not john["is_org"]
+    # the same profile without a personal verification reads as a company
+    assert "name_kw:corporate_indicators:inc" in doe_inc["brand_matches"]
+    assert doe_inc["is_org"]
+
+
+def test_inc_is_a_word(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(profiles(user("x", name="Incredible Income Ideas")), brand_rules)
+    assert flagged["brand_matches"].to_list() == [[]]
+
+
+def test_the_words_of_a_username_are_matched(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(user("AcmeSupport", name="Acme"), user("numpy_team", name="NumPy")),
+        brand_rules,
+    )
+    assert "name_kw:official_indicators:support" in row(flagged, "AcmeSupport")["brand_matches"]
+    assert "name_kw:official_indicators:team" in row(flagged, "numpy_team")["brand_matches"]
+
+
+def test_chinese_keywords_match_without_spaces(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(profiles(user("x", name="某某科技官方账号")), brand_rules)
+    assert set(flagged["brand_matches"].to_list()[0]) == {
+        "name_kw:chinese_official:官方",
+        "name_kw:chinese_official:官方账号",
+    }
+
+
+def test_bio_keywords_are_case_insensitive_substrings(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(user("x", description="THE OFFICIAL TWITTERS of nobody")), brand_rules
+    )
+    assert flagged["brand_matches"].to_list() == [["bio_kw:organizational:official twitter"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# domains, verification, blacklist, exceptions
+
+
+def test_domain_patterns_skip_t_co_and_honour_exceptions() -> None:
+    rules = _rules(
+        domains=(DomainPattern(r".*\.(gov|edu|org)$", "institutional_domain", ("github.org",)),)
+    )
+    flagged = brand_flagged(
+        profiles(
+            user("wrapped", url="https://t.co/abc.org"),
+            user("python", url="https://t.co/x", links=("https://www.python.org/psf/",)),
+            user("excepted", links=("https://github.org/x",)),
+            user("subdomain", links=("https://docs.github.org",)),
+        ),
+        rules,
+    )
+    assert row(flagged, "wrapped")["brand_matches"] == []
+    assert row(flagged, "python")["brand_matches"] == ["domain:institutional_domain"]
+    assert row(flagged, "python")["is_org"]
+    assert row(flagged, "excepted")["brand_matches"] == []
+    assert row(flagged, "subdomain")["brand_matches"] == []
+
+
+def test_the_own_domain_patterns_avoid_the_known_traps(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(
+            user("shopify_dev", links=("https://www.shopify.com/careers",)),
+            user("coffee", links=("https://buymeacoffee.com/someone",)),
+            user("blogger", links=("https://someone.wordpress.com/",)),
+            user("academic", links=("https://cs.stanford.edu/~someone",)),
+            user("paper", links=("https://arxiv.org/abs/1706.03762",)),
+            user("university", links=("https://www.stanford.edu/",)),
+            user("storefront", links=("https://shop.acme.com/",)),
+        ),
+        brand_rules,
+    )
+    for individual in ("shopify_dev", "coffee", "blogger", "academic", "paper"):
+        assert row(flagged, individual)["brand_matches"] == [], individual
+    assert row(flagged, "university")["brand_matches"] == ["domain:institutional_domain"]
+    assert row(flagged, "storefront")["brand_matches"] == ["domain:ecommerce_domain"]
+
+
+@pytest.mark.parametrize(
+    ("verified_type", "is_org", "is_official"),
+    [("business", True, False), ("government", True, True), ("blue", False, False)],
+)
+def test_organisation_verification(
+    brand_rules: BrandRules, verified_type: str, is_org: bool, is_official: bool
+) -> None:
+    flagged = brand_flagged(profiles(user("x", verified_type=verified_type)), brand_rules)
+    assert flagged.row(0, named=True)["is_org"] is is_org
+    assert flagged.row(0, named=True)["is_official"] is is_official
+
+
+def test_organisation_verification_can_be_switched_off() -> None:
+    flagged = brand_flagged(
+        profiles(user("x", verified_type="business")), _rules(flag_org_verification=False)
+    )
+    assert flagged.row(0, named=True)["brand_matches"] == []
+    assert not flagged.row(0, named=True)["is_org"]
+
+
+def test_a_blacklisted_handle_is_always_an_organisation(brand_rules: BrandRules) -> None:
+    flagged = brand_flagged(
+        profiles(user("AWSCloud", name="Cloud news", description="hi", verified_type="none")),
+        brand_rules,
+    )
+    only = flagged.row(0, named=True)
+    assert "blacklist:awscloud" in only["brand_matches"]
+    assert only["brand_confidence"] < brand_rules.confidence_weights.flag_threshold
+    assert only["is_org"]
+
+
+def test_an_exception_is_never_flagged(brand_rules: BrandRules) -> None:
+    assert "Ninja" in brand_rules.exceptions
+    rules = _rules(blacklist=("ninja",), exceptions=brand_rules.exceptions)
+    flagged = brand_flagged(
+        profiles(
+            user(
+                "NINJA",
+                name="Ninja Official Store",
+                description="Official account",
+                verified_type="business",
+            )
+        ),
+        rules,
+    )
+    only = flagged.row(0, named=True)
+    assert only["brand_matches"] == [] and only["brand_confidence"] == 0.0
+    assert only["brand_exception"] and not only["is_org"] and not only["is_official"]
+
+
+def test_rows_that_were_not_found_are_not_evaluated(brand_rules: BrandRules) -> None:
+    frame = pl.concat([profiles(user("found")), not_found("gone", "suspended")])
+    flagged = brand_flagged(frame, brand_rules)
+    gone = flagged.filter(pl.col("outcome") == "suspended").row(0, named=True)
+    assert all(gone[name] is None for name in BRAND_COLUMNS)
+    assert row(flagged, "found")["is_org"] is False
+
+
+# --------------------------------------------------------------------------------------------------
+# real profiles
+
+KNOWN_INDIVIDUALS = (
+    "reidhoffman",
+    "DrJimFan",
+    "AndrewYNg",
+    "ylecun",
+    "JeffDean",
+    "DarioAmodei",
+    "ClementDelangue",
+    "acdlite",
+    "cassidoo",
+    "lexfridman",
+)
+
+
+@pytest.fixture
+def real_profiles(shared_real_users: Path) -> pl.DataFrame:
+    return profiles_frame(load_users(shared_real_users))
+
+
+@pytest.mark.parametrize("which", ["own", "original"])
+def test_real_individuals_are_kept_and_business_accounts_flagged(
+    real_profiles: pl.DataFrame,
+    brand_rules: BrandRules,
+    original_brand_rules: BrandRules,
+    which: str,
+) -> None:
+    rules = brand_rules if which == "own" else original_brand_rules
+    flagged = brand_flagged(real_profiles, rules)
+    present = set(flagged["username"].to_list())
+    assert set(KNOWN_INDIVIDUALS) <= present, "the sample should hold these people"
+    people = flagged.filter(pl.col("username").is_in(KNOWN_INDIVIDUALS))
+    assert not people["is_org"].any(), people.filter("is_org")["username"].to_list()
+    business = flagged.filter(pl.col("verified_type") == "business")
+    assert business.height > 0
+    assert business["is_org"].all(), business.filter(~pl.col("is_org"))["username"].to_list()

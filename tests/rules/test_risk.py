@@ -1,0 +1,211 @@
+"""The risk stage: every kind of rule, exclusion, and the traps of the original lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from influx_etl.rules import (
+    RISK_COLUMNS,
+    ProcessingRules,
+    RiskCategory,
+    RiskRules,
+    Severity,
+    load_risk_rules,
+    risk_flagged,
+)
+from tests.rules.conftest import OWN_RISK
+from tests.rules.profiles import not_found, profiles, row, user
+
+
+def _category(key: str, *, auto_exclude: bool = False, **rules: object) -> RiskCategory:
+    return RiskCategory(
+        key=key,
+        flag_name=f"{key}_flag",
+        severity=Severity.MEDIUM,
+        auto_exclude=auto_exclude,
+        **rules,  # type: ignore[arg-type]
+    )
+
+
+def test_adds_the_risk_columns(risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(profiles(user()), risk_rules)
+    assert {name: flagged.schema[name] for name in RISK_COLUMNS} == dict(RISK_COLUMNS)
+    assert flagged.row(0, named=True)["risk_flags"] == []
+    assert flagged.row(0, named=True)["risk_excluded"] is False
+
+
+def test_bio_keywords_are_case_insensitive_substrings(risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(profiles(user("x", description="FOLLOW BACK guaranteed")), risk_rules)
+    only = flagged.row(0, named=True)
+    assert only["risk_matches"] == ["risk:spam:bio:follow back"]
+    assert only["risk_flags"] == ["spam"] and only["risk_excluded"]
+
+
+def test_name_keywords_match_whole_words(risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("senator_smith", name="Jane Smith"),
+            user("x", name="Senatorial history nerd"),
+            user("y", name="Prime Minister of Somewhere"),
+        ),
+        risk_rules,
+    )
+    assert row(flagged, "senator_smith")["risk_matches"] == ["risk:political:name:senator"]
+    assert row(flagged, "x")["risk_matches"] == []
+    assert row(flagged, "y")["risk_flags"] == ["political"]
+
+
+def test_name_patterns_are_tried_on_name_and_username(risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("jane48213377", name="Jane"),
+            user("john1984", name="John"),
+            user("z", name="ADULT fun"),
+        ),
+        risk_rules,
+    )
+    assert row(flagged, "jane48213377")["risk_matches"] == ["risk:spam:name_pattern:\\d{6,}$"]
+    assert row(flagged, "john1984")["risk_matches"] == []  # a birth year is not a bot's counter
+    assert row(flagged, "z")["risk_matches"] == ["risk:nsfw:name_pattern:\\badult\\b"]
+
+
+def test_emoji_patterns_match_runs_in_name_or_bio(risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("alarm", name="News 🚨🚨🚨"),
+            user("warning", description="⚠️⚠️⚠️ read this"),
+            user("two", description="🚨🚨 only two"),
+        ),
+        risk_rules,
+    )
+    assert row(flagged, "alarm")["risk_flags"] == ["controversy"]
+    assert row(flagged, "warning")["risk_flags"] == ["controversy"]
+    assert row(flagged, "two")["risk_flags"] == []
+    # controversy flags but does not exclude on its own
+    assert not row(flagged, "alarm")["risk_excluded"]
+
+
+def test_the_originals_warning_pattern_repeats_only_the_variation_selector(
+    original_risk_rules: RiskRules,
+) -> None:
+    flagged = risk_flagged(profiles(user("w", description="⚠️⚠️⚠️ read this")), original_risk_rules)
+    assert flagged.row(0, named=True)["risk_flags"] == []
+
+
+def test_domain_patterns_are_tried_on_whole_links(original_risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("short", links=("https://bit.ly/3abcDEF",)),
+            user("direct", url="https://example.com/bit.ly"),
+        ),
+        original_risk_rules,
+    )
+    assert row(flagged, "short")["risk_matches"] == ["risk:scam:domain:.*bit\\.ly/.*"]
+    assert row(flagged, "short")["risk_excluded"]
+    assert row(flagged, "direct")["risk_matches"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "flagged_as_spam"),
+    [("#AI #ML #Crypto Jane", True), ("#AI #ML Jane", False), ("Jane ### fan", False)],
+)
+def test_excessive_hashtags_in_the_name(
+    risk_rules: RiskRules, name: str, flagged_as_spam: bool
+) -> None:
+    flagged = risk_flagged(profiles(user("x", name=name)), risk_rules)
+    assert ("spam" in flagged.row(0, named=True)["risk_flags"]) is flagged_as_spam
+
+
+def test_auto_exclude_and_the_multi_flag_threshold() -> None:
+    rules = RiskRules(
+        categories=(
+            _category("loud", bio_keywords=("loud",)),
+            _category("rude", bio_keywords=("rude",)),
+            _category("bad", auto_exclude=True, bio_keywords=("bad",)),
+        ),
+        processing_rules=ProcessingRules(multi_flag_threshold=2),
+    )
+    flagged = risk_flagged(
+        profiles(
+            user("one", description="loud"),
+            user("two", description="loud and rude, loud again"),
+            user("bad", description="bad"),
+        ),
+        rules,
+    )
+    assert row(flagged, "one")["risk_flags"] == ["loud_flag"]
+    assert not row(flagged, "one")["risk_excluded"]
+    assert row(flagged, "two")["risk_flags"] == ["loud_flag", "rude_flag"]
+    assert row(flagged, "two")["risk_excluded"]
+    assert row(flagged, "two")["risk_excluding_flags"] == []
+    assert row(flagged, "bad")["risk_excluded"]
+    assert row(flagged, "bad")["risk_excluding_flags"] == ["bad_flag"]
+
+
+def test_without_a_multi_flag_threshold_only_auto_exclude_excludes() -> None:
+    rules = RiskRules(
+        categories=(
+            _category("loud", bio_keywords=("loud",)),
+            _category("rude", bio_keywords=("rude",)),
+        )
+    )
+    flagged = risk_flagged(profiles(user("two", description="loud and rude")), rules)
+    assert flagged.row(0, named=True)["risk_flags"] == ["loud_flag", "rude_flag"]
+    assert not flagged.row(0, named=True)["risk_excluded"]
+
+
+def test_a_keyword_inside_a_longer_one_is_reported_too() -> None:
+    rules = RiskRules(
+        categories=(
+            _category("spam", bio_keywords=("dm for",)),
+            _category("scam", auto_exclude=True, bio_keywords=("dm for money",)),
+        )
+    )
+    flagged = risk_flagged(profiles(user("x", description="DM for money!")), rules)
+    assert set(flagged.row(0, named=True)["risk_flags"]) == {"spam_flag", "scam_flag"}
+
+
+def test_a_curators_new_category_applies(tmp_path: Path) -> None:
+    document = yaml.safe_load(OWN_RISK.read_text("utf-8"))
+    document["gambling"] = {
+        "bio_keywords": ["casino bonus"],
+        "flag_name": "gambling",
+        "severity": "medium",
+        "auto_exclude": True,
+    }
+    path = tmp_path / "risk.yml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    flagged = risk_flagged(
+        profiles(user("x", description="Best Casino Bonus codes")), load_risk_rules(path)
+    )
+    assert flagged.row(0, named=True)["risk_flags"] == ["gambling"]
+    assert flagged.row(0, named=True)["risk_excluded"]
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "18+ years building distributed systems",
+        "Follow me on the stack: essays every week",
+        "dm for promo, submissions welcome",
+        "Founders: send me your pitch",
+        "Helping teams double your productivity",
+    ],
+)
+def test_the_own_lists_avoid_the_originals_false_positives(
+    risk_rules: RiskRules, original_risk_rules: RiskRules, description: str
+) -> None:
+    frame = profiles(user("x", description=description))
+    assert risk_flagged(frame, original_risk_rules).row(0, named=True)["risk_excluded"]
+    assert risk_flagged(frame, risk_rules).row(0, named=True)["risk_flags"] == []
+
+
+def test_rows_that_were_not_found_are_not_evaluated(risk_rules: RiskRules) -> None:
+    frame = pl.concat([profiles(user("found")), not_found("gone")])
+    flagged = risk_flagged(frame, risk_rules)
+    gone = flagged.filter(pl.col("outcome") == "not_found").row(0, named=True)
+    assert all(gone[name] is None for name in RISK_COLUMNS)
