@@ -147,3 +147,31 @@ AUTHORS_SCHEMA: Final = _schema(
         "quality_score": pl.Float64,
     }
 )
+
+OUTCOMES_SCHEMA: Final = _schema(
+    {
+        # one row per seed handle per run: its lookup outcome and every rule that decided it
+        "handle_key": pl.String,
+        "handle": pl.String,
+        "seed_file": pl.String,
+        "batch_id": pl.Int64,
+        "outcome": pl.String,
+        "outcome_detail": pl.String,
+        "id": pl.String,
+        "username": pl.String,
+        "followers_count": pl.Int64,
+        "is_verified": pl.Boolean,
+        "passes_threshold": pl.Boolean,
+        "brand_matches": pl.List(pl.String),
+        "brand_confidence": pl.Float64,
+        "is_org": pl.Boolean,
+        "is_official": pl.Boolean,
+        "risk_matches": pl.List(pl.String),
+        "risk_flags": pl.List(pl.String),
+        "risk_excluded": pl.Boolean,
+        "decision": pl.String,
+    }
+)
+
+RUN_SEEDS_SCHEMA: Final = _schema({**SEEDS_SCHEMA, "batch_id": pl.Int64})
+"""The seeds of one run as batched: stored so a run can be resumed or replayed from the file."""

@@ -9,6 +9,7 @@ seed files, the dataset file), so a typo never costs a rate-limit window.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -22,9 +23,9 @@ import polars as pl
 from influx_etl import export, lookup, rules, score, seeds, threshold, transform, validate
 from influx_etl.client import utc_now_iso
 from influx_etl.config import PipelineConfig
-from influx_etl.errors import InfluxError
+from influx_etl.errors import InfluxError, StoreError
 from influx_etl.frames import OUTCOMES
-from influx_etl.sources import RawBatch, open_source
+from influx_etl.sources import DatasetKind, RawBatch, open_source, source_kind
 from influx_etl.store import Integration, Store
 
 log = logging.getLogger(__name__)
@@ -78,77 +79,140 @@ def run_harvest(
     *,
     progress: ProgressCallback | None = None,
     extra_schemas: tuple[Path, ...] = (),
+    resume: bool = True,
 ) -> RunReport:
-    """Run the whole pipeline once and return what it did."""
+    """Run the whole pipeline once and return what it did.
+
+    With ``resume`` (the default), an earlier run of the same work (same seeds, batching and
+    source) that never finished — killed, or stopped by an error — is taken over: the batches it
+    already stored are not requested again.
+    """
     rulebook = load_rulebook(config, extra_schemas)
     seed_load = seeds.load_seeds(config.seed_paths)
     batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
-    work = lookup.batch_handles(batches)
-    run_id = new_run_id()
-    started_at = utc_now_iso()
 
-    with open_source(config.lookup) as source:
-        synthetic = source.kind == "simulated"
-        outputs = config.outputs
-        dataset_path = outputs.synthetic_dataset if synthetic else outputs.dataset
-        with Store.open(dataset_path, source.kind) as store:
-            store.begin_run(run_id, started_at, source.name, _run_args(config))
-            try:
-                for done, raw in enumerate(
-                    lookup.raw_batches(source, work, config.lookup.parallel_batches), start=1
-                ):
-                    store.save_raw_batch(run_id, raw)
-                    if progress is not None:
-                        progress(raw, done, len(work))
-                report = _processed_run(
-                    store, run_id, started_at, seed_load, rulebook, config, synthetic
-                )
-            except (InfluxError, KeyboardInterrupt):
-                store.finish_run(run_id, utc_now_iso(), "failed", {})
-                raise
-            store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
+    with open_source(config.lookup) as source, _open_store(config, source.kind) as store:
+        fingerprint = work_fingerprint(batches, source.name)
+        run_id = store.unfinished_run(fingerprint) if resume else None
+        started_at = utc_now_iso()
+        if run_id is None:
+            run_id = new_run_id()
+            args = {**_run_args(config), "seed_rows": seed_load.rows_read}
+            store.begin_run(
+                run_id, started_at, source.name, args, fingerprint=fingerprint, seeds=batches
+            )
+            fetched: set[int] = set()
+        else:
+            store.reopen_run(run_id)
+            fetched = store.fetched_batches(run_id)
+            log.warning("resuming run %s: %d batches already stored", run_id, len(fetched))
+        work = [(b, handles) for b, handles in lookup.batch_handles(batches) if b not in fetched]
+        try:
+            for done, raw in enumerate(
+                lookup.raw_batches(source, work, config.lookup.parallel_batches), start=1
+            ):
+                store.save_raw_batch(run_id, raw)
+                if progress is not None:
+                    progress(raw, done, len(work))
+            report = _processed_run(
+                store,
+                run_id,
+                started_at,
+                RunInputs(
+                    raw=store.raw_lookups(run_id),
+                    seeds=batches,
+                    seed_rejects=seed_load.rejects,
+                    seed_rows=seed_load.rows_read,
+                ),
+                rulebook,
+                config,
+            )
+        except (InfluxError, KeyboardInterrupt):
+            store.finish_run(run_id, utc_now_iso(), "failed", {})
+            raise
+        store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
     return report
+
+
+def replay_run(
+    config: PipelineConfig, source_run: str | None = None, *, extra_schemas: tuple[Path, ...] = ()
+) -> RunReport:
+    """Recompute threshold, rules, scores and the dataset from a stored run's raw lookups.
+
+    No request is sent: this is how a rules or threshold change is applied to what was already
+    looked up. The replay is recorded as a run of its own (source ``replay:RUN_ID``).
+    """
+    rulebook = load_rulebook(config, extra_schemas)
+    with _open_store(config, source_kind(config.lookup)) as store:
+        source_run = source_run or store.latest_run_with_raw()
+        if source_run is None:
+            raise StoreError(f"{store.path} holds no run with raw lookups to replay")
+        inputs = RunInputs(
+            raw=store.raw_lookups(source_run),
+            seeds=store.run_seeds(source_run),
+            seed_rejects=store.seed_rejects(source_run),
+            seed_rows=store.run_seed_rows(source_run),
+        )
+        if inputs.raw.is_empty():
+            raise StoreError(f"run {source_run} has no raw lookups in {store.path}")
+        run_id = new_run_id()
+        started_at = utc_now_iso()
+        args = {**_run_args(config), "replay_of": source_run}
+        store.begin_run(run_id, started_at, f"replay:{source_run}", args)
+        try:
+            report = _processed_run(store, run_id, started_at, inputs, rulebook, config)
+        except (InfluxError, KeyboardInterrupt):
+            store.finish_run(run_id, utc_now_iso(), "failed", {})
+            raise
+        store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
+    return report
+
+
+def work_fingerprint(batches: pl.DataFrame, source_name: str) -> str:
+    """Identifies a run's work: the same seeds in the same batches from the same source."""
+    digest = hashlib.sha256(source_name.encode())
+    for batch_id, handles in lookup.batch_handles(batches):
+        digest.update(f"\n{batch_id}:{','.join(handles)}".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What everything after the lookup is computed from: stored raw documents and the seeds."""
+
+    raw: pl.DataFrame
+    seeds: pl.DataFrame
+    seed_rejects: pl.DataFrame
+    seed_rows: int
+
+
+def _open_store(config: PipelineConfig, kind: DatasetKind) -> Store:
+    outputs = config.outputs
+    return Store.open(outputs.synthetic_dataset if kind == "simulated" else outputs.dataset, kind)
 
 
 def _processed_run(
     store: Store,
     run_id: str,
     started_at: str,
-    seed_load: seeds.SeedLoad,
+    inputs: RunInputs,
     rulebook: Rulebook,
     config: PipelineConfig,
-    synthetic: bool,
 ) -> RunReport:
-    """Everything after the lookup, computed from the raw documents stored for ``run_id``."""
-    decided = decided_profiles(store.raw_lookups(run_id), seed_load.frame, rulebook, config)
+    """Everything after the lookup: decisions, records, integration and export."""
+    decided = decided_profiles(inputs.raw, inputs.seeds, rulebook, config)
     kept = decided.filter(pl.col("decision") == "kept")
     authors = score.scored(transform.author_records(kept, started_at))
     checked = validate.validated(transform.record_documents(authors), rulebook.validators)
-    for row in checked.invalid.iter_rows(named=True):
-        log.error(
-            "record %s (@%s) is invalid at %s: %s",
-            row["id"],
-            row["handle"],
-            row["path"],
-            row["message"],
-        )
+    _log_invalid(checked.invalid, "not integrated")
     valid_authors = authors.join(checked.valid.select("id"), on="id", how="semi")
 
     rejected_ids = decided.filter(
         pl.col("decision").is_in(["below_threshold", "brand", "risk"]) & pl.col("id").is_not_null()
     )["id"]
-    outcomes = decided.select(
-        "handle_key",
-        "handle",
-        "seed_file",
-        "batch_id",
-        "outcome",
-        "outcome_detail",
-        "id",
-        "decision",
-    )
-    integration = store.integrate(run_id, outcomes, valid_authors, rejected_ids, seed_load.rejects)
+    integration = store.integrate(run_id, decided, valid_authors, rejected_ids, inputs.seed_rejects)
 
+    synthetic = store.kind == "simulated"
     outputs = config.outputs
     export_dir = outputs.synthetic_export_dir if synthetic else outputs.export_dir
     manifest = export_dataset(store, export_dir, rulebook, config.extra_out)
@@ -156,8 +220,8 @@ def _processed_run(
     counts = decided.group_by("decision").len()
     by_decision = dict(zip(counts["decision"].to_list(), counts["len"].to_list(), strict=True))
     funnel = {
-        "seed_rows": seed_load.rows_read,
-        "invalid_seed_rows": seed_load.rejects.height,
+        "seed_rows": inputs.seed_rows,
+        "invalid_seed_rows": inputs.seed_rejects.height,
         "looked_up": decided.height,
         **{outcome: int((decided["outcome"] == outcome).sum()) for outcome in OUTCOMES},
         "below_threshold": by_decision.get("below_threshold", 0),
@@ -179,9 +243,21 @@ def _processed_run(
         funnel=funnel,
         integration=integration,
         manifest=manifest,
-        seed_rejects=seed_load.rejects,
+        seed_rejects=inputs.seed_rejects,
         invalid_records=checked.invalid,
     )
+
+
+def _log_invalid(invalid: pl.DataFrame, what: str) -> None:
+    for row in invalid.iter_rows(named=True):
+        log.error(
+            "%s: %s (@%s) invalid at %s: %s",
+            what,
+            row["id"],
+            row["handle"],
+            row["path"],
+            row["message"],
+        )
 
 
 def decided_profiles(

@@ -248,12 +248,29 @@ def _not_found_error(handle: str) -> dict[str, str]:
     }
 
 
+def resolved_spec(settings: LookupSettings) -> str:
+    """``--source`` with ``auto`` resolved: ``x-api`` with a token configured, else ``embedded``."""
+    if settings.source == "auto":
+        return "x-api" if settings.token is not None else "embedded"
+    return settings.source
+
+
+def source_kind(settings: LookupSettings) -> DatasetKind:
+    """Which dataset the configured source's profiles belong to, without opening the source.
+
+    The embedded server and any ``http://`` server given by address (normally ``influx-api-sim``)
+    may serve made-up profiles, so their data goes to the synthetic dataset.
+    """
+    spec = resolved_spec(settings)
+    if spec == "embedded" or spec.startswith(("http://", "https://")):
+        return "simulated"
+    return "live"
+
+
 @contextmanager
 def open_source(settings: LookupSettings) -> Iterator[LookupSource]:
     """The configured source, with whatever it needs (a client, an embedded server) opened."""
-    spec = settings.source
-    if spec == "auto":
-        spec = "x-api" if settings.token is not None else "embedded"
+    spec = resolved_spec(settings)
     if spec.startswith("prefetched:"):
         path = Path(spec.removeprefix("prefetched:"))
         if not path.is_file():
@@ -305,4 +322,6 @@ __all__ = [
     "PrefetchedSource",
     "RawBatch",
     "open_source",
+    "resolved_spec",
+    "source_kind",
 ]

@@ -4,10 +4,14 @@ Tables (schema version 1):
 
 * ``dataset_info(key, value)`` — ``schema_version`` and ``kind`` (``live`` or ``simulated``: a file
   made from the embedded server's profiles never accepts live lookups and vice versa);
-* ``runs`` — one row per pipeline run: id, times, source, arguments, status, funnel counts;
+* ``runs`` — one row per pipeline run: id, times, source, arguments, status, funnel counts, and
+  a fingerprint of its work (seeds, batching, source) that lets an unfinished run be resumed;
+* ``run_seeds`` — the seeds of each run as batched, so a run can be resumed or replayed from the
+  file alone;
 * ``raw_lookups`` — every batch's verbatim API document, committed as soon as it arrives, with
   the request time, status, rate-limit headers and error; later stages can be recomputed from it;
-* ``handle_outcomes`` — per run, every seed handle's outcome and decision (none is lost);
+* ``handle_outcomes`` — per run, every seed handle's outcome, decision and the rules behind it
+  (matched brand/risk rules, confidence): none is lost, every decision is explainable;
 * ``seed_rejects`` — per run, every seed row that was not a valid handle, with file and line;
 * ``authors`` — the dataset itself: one row per X user id (a renamed handle updates the row).
 
@@ -20,18 +24,26 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from influx_etl.errors import StoreError
-from influx_etl.frames import AUTHORS_SCHEMA
+from influx_etl.frames import (
+    AUTHORS_SCHEMA,
+    OUTCOMES_SCHEMA,
+    RUN_SEEDS_SCHEMA,
+    SEED_REJECTS_SCHEMA,
+)
 from influx_etl.sources import DatasetKind, RawBatch
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 SCHEMA_VERSION = 1
 
-_AUTHOR_SQL_TYPES = {
+_SQL_TYPES: dict[PolarsDataType, str] = {
     pl.String: "VARCHAR",
     pl.Int64: "BIGINT",
     pl.Float64: "DOUBLE",
@@ -41,19 +53,25 @@ _CHANGE_IGNORED = {"sources", "last_refresh_at"}
 """Columns that change on every lookup; an author whose other columns are equal is unchanged."""
 
 
-def _sql_type(dtype: pl.DataType) -> str:
-    if dtype == pl.List(pl.String):
-        return "VARCHAR[]"
-    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
-        fields = ", ".join(f"{f.name} VARCHAR" for f in dtype.inner.fields)
-        return f"STRUCT({fields})[]"
-    return _AUTHOR_SQL_TYPES[type(dtype)]
+def _sql_type(dtype: PolarsDataType) -> str:
+    if isinstance(dtype, type):  # a bare class such as pl.String inside List(...)
+        return _SQL_TYPES[dtype]
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        if isinstance(inner, pl.Struct):
+            fields = ", ".join(f"{f.name} {_sql_type(f.dtype)}" for f in inner.fields)
+            return f"STRUCT({fields})[]"
+        return f"{_sql_type(inner)}[]"
+    return _SQL_TYPES[type(dtype)]
 
 
-_AUTHOR_COLUMNS = ",\n    ".join(
-    f"{name} {_sql_type(dtype)}" + (" PRIMARY KEY" if name == "id" else "")
-    for name, dtype in AUTHORS_SCHEMA.items()
-)
+def _columns_sql(schema: pl.Schema, primary_key: str | None = None) -> str:
+    """DDL column definitions generated from a frame contract, so the two never drift apart."""
+    return ",\n    ".join(
+        f"{name} {_sql_type(dtype)}" + (" PRIMARY KEY" if name == primary_key else "")
+        for name, dtype in schema.items()
+    )
+
 
 _MIGRATIONS: dict[int, str] = {
     1: f"""
@@ -64,8 +82,13 @@ CREATE TABLE runs (
     finished_at VARCHAR,
     status VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
+    fingerprint VARCHAR,
     args JSON,
     counts JSON
+);
+CREATE TABLE run_seeds (
+    run_id VARCHAR NOT NULL,
+    {_columns_sql(RUN_SEEDS_SCHEMA)}
 );
 CREATE TABLE raw_lookups (
     run_id VARCHAR NOT NULL,
@@ -83,25 +106,15 @@ CREATE TABLE raw_lookups (
 );
 CREATE TABLE handle_outcomes (
     run_id VARCHAR NOT NULL,
-    handle_key VARCHAR NOT NULL,
-    handle VARCHAR NOT NULL,
-    seed_file VARCHAR,
-    batch_id BIGINT,
-    outcome VARCHAR NOT NULL,
-    outcome_detail VARCHAR,
-    user_id VARCHAR,
-    decision VARCHAR NOT NULL,
+    {_columns_sql(OUTCOMES_SCHEMA)},
     PRIMARY KEY (run_id, handle_key)
 );
 CREATE TABLE seed_rejects (
     run_id VARCHAR NOT NULL,
-    seed_file VARCHAR NOT NULL,
-    line BIGINT NOT NULL,
-    raw_handle VARCHAR,
-    reason VARCHAR NOT NULL
+    {_columns_sql(SEED_REJECTS_SCHEMA)}
 );
 CREATE TABLE authors (
-    {_AUTHOR_COLUMNS},
+    {_columns_sql(AUTHORS_SCHEMA, primary_key="id")},
     handle_key VARCHAR NOT NULL,
     first_seen_run VARCHAR NOT NULL,
     last_changed_run VARCHAR NOT NULL
@@ -165,11 +178,79 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def begin_run(self, run_id: str, started_at: str, source: str, args: Mapping[str, Any]) -> None:
+    def begin_run(
+        self,
+        run_id: str,
+        started_at: str,
+        source: str,
+        args: Mapping[str, Any],
+        *,
+        fingerprint: str | None = None,
+        seeds: pl.DataFrame | None = None,
+    ) -> None:
+        """Record a new run and its batched seeds (RUN_SEEDS_SCHEMA), in one transaction."""
+        con = self._con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?, NULL)",
+                [run_id, started_at, source, fingerprint, json.dumps(args, sort_keys=True)],
+            )
+            if seeds is not None:
+                con.register("new_run_seeds", seeds.select(list(RUN_SEEDS_SCHEMA)))
+                con.execute("INSERT INTO run_seeds SELECT ?, * FROM new_run_seeds", [run_id])
+                con.unregister("new_run_seeds")
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot record run {run_id}: {exc}") from None
+
+    def unfinished_run(self, fingerprint: str) -> str | None:
+        """The newest run with this fingerprint that never finished (killed, or stopped by an
+        error), whose completed batches a new run can take over instead of asking again."""
+        rows = self._con.execute(
+            "SELECT run_id FROM runs WHERE fingerprint = ? AND status IN ('running', 'failed') "
+            "AND started_at >= coalesce((SELECT max(started_at) FROM runs WHERE fingerprint = ? "
+            "AND status = 'succeeded'), '') ORDER BY started_at DESC LIMIT 1",
+            [fingerprint, fingerprint],
+        ).fetchall()
+        return str(rows[0][0]) if rows else None
+
+    def reopen_run(self, run_id: str) -> None:
         self._execute(
-            "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, NULL)",
-            [run_id, started_at, source, json.dumps(args, sort_keys=True, default=str)],
+            "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id]
         )
+
+    def fetched_batches(self, run_id: str) -> set[int]:
+        """Batch ids of ``run_id`` whose raw document is stored (failed batches are not)."""
+        rows = self._con.execute(
+            "SELECT batch_id FROM raw_lookups WHERE run_id = ? AND error IS NULL", [run_id]
+        ).fetchall()
+        return {int(row[0]) for row in rows}
+
+    def run_seeds(self, run_id: str) -> pl.DataFrame:
+        columns = ", ".join(RUN_SEEDS_SCHEMA)
+        frame = self._frame(
+            f"SELECT {columns} FROM run_seeds WHERE run_id = ? ORDER BY batch_id, line", [run_id]
+        )
+        return frame.cast(dict(RUN_SEEDS_SCHEMA))  # type: ignore[arg-type]
+
+    def latest_run_with_raw(self) -> str | None:
+        """The newest succeeded run that looked handles up (not a replay), if any."""
+        rows = self._con.execute(
+            "SELECT run_id FROM runs WHERE status = 'succeeded' "
+            "AND run_id IN (SELECT run_id FROM raw_lookups) ORDER BY started_at DESC LIMIT 1"
+        ).fetchall()
+        return str(rows[0][0]) if rows else None
+
+    def run_seed_rows(self, run_id: str) -> int:
+        """Seed rows the run read (duplicates and rejects included), as recorded at its start."""
+        rows = self._con.execute(
+            "SELECT coalesce(json_extract(args, '$.seed_rows')::BIGINT, 0) FROM runs "
+            "WHERE run_id = ?",
+            [run_id],
+        ).fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def finish_run(
         self, run_id: str, finished_at: str, status: str, counts: Mapping[str, int]
@@ -247,8 +328,8 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             con.register("incoming", incoming)
             con.register("rejected", rejected)
-            con.register("run_outcomes", outcomes)
-            con.register("run_seed_rejects", seed_rejects)
+            con.register("run_outcomes", outcomes.select(list(OUTCOMES_SCHEMA)))
+            con.register("run_seed_rejects", seed_rejects.select(list(SEED_REJECTS_SCHEMA)))
             new = self._count(
                 "SELECT count(*) FROM incoming WHERE id NOT IN (SELECT id FROM authors)"
             )
@@ -284,8 +365,8 @@ class Store:
                 [run_id, run_id],
             )
             con.execute(
-                "INSERT INTO handle_outcomes SELECT ?, handle_key, handle, seed_file, batch_id, "
-                "outcome, outcome_detail, id, decision FROM run_outcomes",
+                f"INSERT INTO handle_outcomes SELECT ?, {', '.join(OUTCOMES_SCHEMA)} "
+                "FROM run_outcomes",
                 [run_id],
             )
             con.execute(

@@ -133,9 +133,7 @@ DOCUMENT_COLUMNS: Final = pl.Schema(
 )
 """What :func:`record_documents` returns: record JSON plus the keys to order and report it by."""
 
-OMITTED_WHEN_NULL: Final = (
-    "rank_global",
-    "last_active_at",
+EXT_FIELDS: Final = (
     "verified_type",
     "following_count",
     "tweet_count",
@@ -153,6 +151,9 @@ OMITTED_WHEN_NULL: Final = (
     "risk_flags",
     "origin",
 )
+"""The record's ``ext`` object, in key order: looked-up detail kept for analysis and rescoring."""
+
+OMITTED_WHEN_NULL: Final = ("rank_global", "last_active_at", *EXT_FIELDS)
 """Optional record keys that are left out of the JSON when their value is null (the schemas type
 them as string/integer/..., so ``null`` would be invalid). Required keys are written even when null,
 so that validation reports them instead of them silently disappearing."""
@@ -372,29 +373,7 @@ def _document_struct(authors: pl.DataFrame) -> pl.Expr:
         pl.col("provenance_hash"),
         pl.col("entry_threshold_passed"),
     ).alias("meta")
-    ext = pl.struct(
-        [
-            pl.col(name)
-            for name in (
-                "verified_type",
-                "following_count",
-                "tweet_count",
-                "listed_count",
-                "like_count",
-                "media_count",
-                "created_at",
-                "description",
-                "location",
-                "url",
-                "profile_image_url",
-                "seed_files",
-                "brand_matches",
-                "brand_confidence",
-                "risk_flags",
-                "origin",
-            )
-        ]
-    ).alias("ext")
+    ext = pl.struct([pl.col(name) for name in EXT_FIELDS]).alias("ext")
     return pl.struct(
         pl.col("id"),
         pl.col("handle"),

@@ -10,20 +10,10 @@ import polars as pl
 import pytest
 
 from influx_etl.errors import StoreError
-from influx_etl.frames import AUTHORS_SCHEMA, SEED_REJECTS_SCHEMA
+from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES_SCHEMA, SEED_REJECTS_SCHEMA
 from influx_etl.sources import RawBatch
 from influx_etl.store import SCHEMA_VERSION, Store
 
-OUTCOMES_SCHEMA = {
-    "handle_key": pl.String,
-    "handle": pl.String,
-    "seed_file": pl.String,
-    "batch_id": pl.Int64,
-    "outcome": pl.String,
-    "outcome_detail": pl.String,
-    "id": pl.String,
-    "decision": pl.String,
-}
 
 
 def author(user_id: str, handle: str, followers: int = 100_000, **changes: Any) -> dict[str, Any]:
@@ -59,19 +49,17 @@ def authors(*rows: dict[str, Any]) -> pl.DataFrame:
 
 
 def outcomes(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    """Outcome rows (handle, outcome, decision); the rule columns stay null."""
     return pl.DataFrame(
         [
             {
-                "handle_key": h.lower(),
-                "handle": h,
-                "seed_file": "a.csv",
-                "batch_id": 0,
+                **dict.fromkeys(OUTCOMES_SCHEMA),
+                "handle_key": handle.lower(),
+                "handle": handle,
                 "outcome": outcome,
-                "outcome_detail": None,
-                "id": None,
                 "decision": decision,
             }
-            for h, outcome, decision in rows
+            for handle, outcome, decision in rows
         ],
         schema=OUTCOMES_SCHEMA,
     )

@@ -147,6 +147,22 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             help="Another schema records must also pass (e.g. the original influx schema).",
         ),
+        click.option(
+            "--from-raw",
+            "from_raw",
+            is_flag=False,
+            flag_value="latest",
+            default=None,
+            metavar="[RUN_ID]",
+            help="Send no request: recompute threshold, rules, scores and the export from the raw "
+            "lookups stored for RUN_ID (default: the latest run), e.g. after a rules change.",
+        ),
+        click.option(
+            "--no-resume",
+            is_flag=True,
+            help="Start afresh even if an earlier run of the same seeds was interrupted "
+            "(by default its stored batches are reused and not requested again).",
+        ),
         click.option("-v", "--verbose", count=True, help="More log output (-vv for debug)."),
     ]
     for option in reversed(options):
@@ -202,10 +218,19 @@ def bulk_command(handles_files: tuple[Path, ...], out: Path | None, **options: A
 def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[str, Any]) -> None:
     _configure_logging(options["verbose"])
     try:
-        config = _config(seed_paths(), out, options)
-        report = pipeline.run_harvest(
-            config, progress=_log_progress, extra_schemas=tuple(options["also_validate"])
-        )
+        extra_schemas = tuple(options["also_validate"])
+        if options["from_raw"] is not None:
+            config = _config([], out, options)
+            source_run = None if options["from_raw"] == "latest" else options["from_raw"]
+            report = pipeline.replay_run(config, source_run, extra_schemas=extra_schemas)
+        else:
+            config = _config(seed_paths(), out, options)
+            report = pipeline.run_harvest(
+                config,
+                progress=_log_progress,
+                extra_schemas=extra_schemas,
+                resume=not options["no_resume"],
+            )
     except InfluxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
