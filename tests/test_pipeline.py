@@ -14,9 +14,9 @@ import pytest
 
 from influx_etl import seeds
 from influx_etl.apisim import ApiServerConfig, start_server
-from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles
-from influx_etl.errors import RulesError
-from influx_etl.pipeline import run_harvest
+from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles, Thresholds
+from influx_etl.errors import RulesError, StoreError
+from influx_etl.pipeline import replay_run, run_harvest
 from tests.conftest import REPO_ROOT
 
 RULES = RuleFiles(
@@ -246,3 +246,92 @@ def test_real_seed_lists_and_real_profiles(
             validator.validate(record)
     methods = {s["method"] for r in records for s in r["meta"]["sources"]}
     assert methods <= {"influx-api-sim:recorded", "influx-api-sim:synthetic"}
+
+
+def _without_fetch_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records with the fetch timestamps removed: what two lookups of the same profiles share."""
+    for record in records:
+        record["meta"].pop("last_refresh_at", None)
+        for source in record["meta"]["sources"]:
+            source.pop("fetched_at", None)
+    return records
+
+
+MANY = [f"user{i:03d}" for i in range(12)]
+MANY_POPULATION = {h: user(str(5000 + i), h, 60_000 + i * 1000) for i, h in enumerate(MANY)}
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_an_interrupted_run_resumes_without_asking_again(tmp_path: Path) -> None:
+    seed_file = write_seeds(tmp_path / "seeds", MANY)
+    config = replace(
+        config_for(tmp_path / "a", [seed_file], ""),
+        lookup=LookupSettings(batch_size=2, parallel_batches=1),
+    )
+
+    def stop_after_two(_batch: object, done: int, _total: int) -> None:
+        if done == 2:
+            raise Interrupt
+
+    with start_server(ApiServerConfig(population=MANY_POPULATION, synthetic=False)) as server:
+        config = replace(config, lookup=replace(config.lookup, source=server.base_url))
+        with pytest.raises(Interrupt):
+            run_harvest(config, progress=stop_after_two)
+        first_requests = server.requests_served
+        report = run_harvest(config)
+        second_requests = server.requests_served - first_requests
+        # the same work uninterrupted, in another data folder, for comparison
+        clean = run_harvest(replace(config, outputs=OutputPaths(data_dir=tmp_path / "b")))
+    assert first_requests == 2
+    assert second_requests == 6 - 2  # six batches of two; the two stored ones are not asked again
+    con = duckdb.connect(str(report.dataset), read_only=True)
+    runs = con.execute("SELECT run_id, status FROM runs").fetchall()
+    con.close()
+    assert runs == [(report.run_id, "succeeded")]  # the interrupted run was taken over
+    assert report.funnel["kept"] == clean.funnel["kept"] == 12
+    assert _without_fetch_times(exported(report.export_dir)) == _without_fetch_times(
+        exported(clean.export_dir)
+    )
+
+
+def test_no_resume_starts_afresh(tmp_path: Path) -> None:
+    seed_file = write_seeds(tmp_path / "seeds", MANY)
+
+    def stop_at_once(_batch: object, _done: int, _total: int) -> None:
+        raise Interrupt
+
+    with start_server(ApiServerConfig(population=MANY_POPULATION, synthetic=False)) as server:
+        config = replace(
+            config_for(tmp_path, [seed_file], server.base_url),
+            lookup=LookupSettings(source=server.base_url, batch_size=2, parallel_batches=1),
+        )
+        with pytest.raises(Interrupt):
+            run_harvest(config, progress=stop_at_once)
+        before = server.requests_served
+        run_harvest(config, resume=False)
+        assert server.requests_served - before == 6
+
+
+def test_replay_applies_a_threshold_change_without_any_request(tmp_path: Path) -> None:
+    seed_file = write_seeds(tmp_path / "seeds", HANDLES)
+    with start_server(ApiServerConfig(population=POPULATION, synthetic=False)) as server:
+        config = config_for(tmp_path, [seed_file], server.base_url)
+        first = run_harvest(config)
+        requests = server.requests_served
+        lower = replace(config, thresholds=Thresholds(min_followers=10_000))
+        replayed = replay_run(lower)
+        assert server.requests_served == requests
+    assert first.funnel["kept"] == 2
+    assert replayed.funnel["kept"] == 3  # SmallVoice (12k followers) now passes
+    assert replayed.funnel["looked_up"] == first.funnel["looked_up"]
+    assert replayed.funnel["seed_rows"] == first.funnel["seed_rows"]
+    assert "SmallVoice" in [r["handle"] for r in exported(replayed.export_dir)]
+
+
+def test_replay_without_a_stored_run_says_so(tmp_path: Path) -> None:
+    config = config_for(tmp_path, [], "embedded")
+    with pytest.raises(StoreError, match="no run with raw lookups"):
+        replay_run(config)

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import os
 import queue
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,22 +12,16 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.cli import scripts
+
 STARTUP_TIMEOUT_S = 30
 
 
 def console_script() -> str:
-    beside_python = Path(sys.executable).with_name("influx-api-sim")
-    found = str(beside_python) if beside_python.exists() else shutil.which("influx-api-sim")
-    if found is None:
-        pytest.fail("the influx-api-sim console script is not installed (pip install -e .)")
-    return found
+    return scripts.console_script("influx-api-sim")
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("X_BEARER_TOKEN", "TWITTER_BEARER_TOKEN")
-    }
-    return {**env, **extra}
+clean_env = scripts.clean_env
 
 
 def read_lines(stream: IO[str], lines: queue.Queue[str]) -> None:

@@ -1,0 +1,131 @@
+"""``influx-harvest`` as a user runs it: a real subprocess, a real server, a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
+from tests.cli.scripts import clean_env, console_script
+from tests.conftest import REPO_ROOT
+
+HANDLES = [f"member{i:02d}" for i in range(30)]
+POPULATION = {
+    h: {
+        "id": str(7_000 + i),
+        "username": h,
+        "name": f"Member {i}",
+        "description": "Writes about science.",
+        "created_at": "2015-05-05T00:00:00.000Z",
+        "verified": False,
+        "verified_type": "none",
+        "public_metrics": {"followers_count": 60_000 + 1_000 * i, "listed_count": 300 + i},
+    }
+    for i, h in enumerate(HANDLES)
+}
+BATCHES = 15  # 30 handles in batches of 2
+
+
+def harvest_command(seeds_dir: Path, data_dir: Path, server: RunningServer) -> list[str]:
+    return [
+        console_script("influx-harvest"),
+        "run",
+        "--seeds-dir", str(seeds_dir),
+        "--source", server.base_url,
+        "--data-dir", str(data_dir),
+        "--batch-size", "2",
+        "--parallel-batches", "1",
+        "--brand-rules", str(REPO_ROOT / "lists/rules/brand_heuristics.yml"),
+        "--risk-rules", str(REPO_ROOT / "lists/rules/risk_terms.yml"),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def seeds_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    rows = ["handle,category,source,note", *[f"{h},science,test," for h in HANDLES]]
+    (folder / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def stored_batches(dataset: Path) -> int:
+    con = duckdb.connect(str(dataset), read_only=True)
+    count = con.execute("SELECT count(*) FROM raw_lookups WHERE error IS NULL").fetchall()[0][0]
+    con.close()
+    return int(count)
+
+
+def exported_without_fetch_times(data_dir: Path) -> list[dict[str, Any]]:
+    lines = (data_dir / "synthetic/latest/latest.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        del record["meta"]["last_refresh_at"]
+        for source in record["meta"]["sources"]:
+            del source["fetched_at"]
+    return records
+
+
+@pytest.mark.parametrize("kill_after_requests", [1, 8])
+def test_kill_9_mid_run_then_the_same_command_finishes_the_same_dataset(
+    tmp_path: Path, seeds_dir: Path, kill_after_requests: int
+) -> None:
+    config = ApiServerConfig(population=POPULATION, synthetic=False, latency_s=0.05)
+    with start_server(config) as server:
+        command = harvest_command(seeds_dir, tmp_path / "killed", server)
+        process = subprocess.Popen(command, env=clean_env(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while server.requests_served < kill_after_requests and process.poll() is None:
+            assert time.monotonic() < deadline, "the harvest never reached the kill point"
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert process.returncode == -signal.SIGKILL
+        dataset = tmp_path / "killed/synthetic/influx.duckdb"
+        stored = stored_batches(dataset)  # DuckDB replays its WAL on open after the crash
+        assert stored < BATCHES
+        before = server.requests_served
+
+        rerun = subprocess.run(
+            command, env=clean_env(), capture_output=True, text=True, timeout=120
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert "resuming run" in rerun.stderr
+        assert server.requests_served - before == BATCHES - stored  # stored batches not re-asked
+
+        uninterrupted = subprocess.run(harvest_command(seeds_dir, tmp_path / "clean", server),
+                                       env=clean_env(), capture_output=True, text=True,
+                                       timeout=120)  # fmt: skip
+        assert uninterrupted.returncode == 0, uninterrupted.stderr
+    resumed_records = exported_without_fetch_times(tmp_path / "killed")
+    assert len(resumed_records) == 30
+    assert resumed_records == exported_without_fetch_times(tmp_path / "clean")
+
+
+def test_bad_input_is_a_clear_error_with_exit_code_1(tmp_path: Path, seeds_dir: Path) -> None:
+    missing_rules = tmp_path / "nope.yml"
+    result = subprocess.run(
+        [console_script("influx-harvest"), "run", "--seeds-dir", str(seeds_dir),
+         "--brand-rules", str(missing_rules), "--data-dir", str(tmp_path / "data")],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "nope.yml" in result.stderr
+    assert not (tmp_path / "data").exists()  # failed before anything was written
+
+
+def test_help_explains_sources_and_the_token() -> None:
+    result = subprocess.run([console_script("influx-harvest"), "run", "--help"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0
+    for text in ("--source", "X_BEARER_TOKEN", "--batch-size", "--from-raw", "prefetched:FILE"):
+        assert text in result.stdout
