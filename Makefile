@@ -4,21 +4,21 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install harvest test lint typecheck unit bench clean
+.PHONY: install harvest test lint typecheck unit bench clean notebook
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,mcp,notebooks]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## Run the whole pipeline over lists/seeds/ (embedded X API server unless X_BEARER_TOKEN is set).
 harvest: $(STAMP)
-	$(BIN)/influx-harvest run --seeds-dir lists/seeds
+	$(BIN)/influx-batch-automation run --seeds-dir lists/seeds --target-authors 1500
 
 ## Lint, format check, type check, then the whole test suite.
 test: lint typecheck unit
@@ -33,8 +33,23 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q --benchmark-disable
 
+## The rules and stage benchmarks on 1,000,000 profiles (the per-profile rules loop is timed on
+## 20,000 of them, per-record jsonschema on 5,000 records); the lookup methods (per-user ...
+## parallel-bulk) on 2,000 handles against the embedded server.
 bench: $(STAMP)
-	$(BIN)/pytest -q tests/benchmarks --benchmark-only
+	$(BIN)/pytest -q tests/benchmarks/test_rules_speed.py tests/benchmarks/test_stage_speed.py --benchmark-only --bench-profiles 1000000
+	$(BIN)/pytest -q tests/benchmarks/test_lookup_speed.py --benchmark-only --bench-handles 2000
+
+## The CPU path end to end on 1,000,000 prefetched profiles against the floor (reading the same
+## file); writes data/cpubench/cpubench.{md,json}.
+.PHONY: bench-cpu
+bench-cpu: $(STAMP)
+	$(BIN)/python -m influx_etl.cpubench --profiles 1000000
+
+## JupyterLab on notebooks/ (the .py percent scripts open as notebooks, paired with .ipynb).
+notebook: $(STAMP)
+	$(BIN)/jupytext --sync notebooks/*.py
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

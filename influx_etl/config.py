@@ -6,6 +6,8 @@ command line; nothing deeper in the package looks at ``os.environ``.
 
 from __future__ import annotations
 
+import getpass
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,12 +17,21 @@ from influx_etl.errors import ConfigError, register_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SCHEMA = PACKAGE_DIR / "data" / "bigv.schema.json"
+DEFAULT_SCORING = PACKAGE_DIR / "data" / "scoring.yml"
+"""The composite score weights (a link to ``lists/scoring.yml``, like the schema's)."""
 
 MAX_BATCH_SIZE = 100
 """The API refuses more than 100 usernames in one ``/2/users/by`` request."""
 
+LOOKUP_ENDPOINTS = ("bulk", "per-user")
+"""``bulk``: ``GET /2/users/by`` (up to 100 usernames a request); ``per-user``:
+``GET /2/users/by/username/{u}``, one request per handle (what bulk lookup replaces; the
+benchmark's baseline)."""
+
 DEFAULT_BASE_URL = "https://api.x.com"
 TOKEN_VARIABLES = ("X_BEARER_TOKEN", "TWITTER_BEARER_TOKEN")
+MCP_AUTH_VARIABLES = ("INFLUX_MCP_AUTH",)
+"""The value of the MCP server's auth header (``--source mcp``), e.g. ``Bearer ...``."""
 
 
 class Secret:
@@ -50,14 +61,54 @@ class Secret:
         return (Secret, (self._value,))
 
 
-def token_from_environment(environ: Mapping[str, str] | None = None) -> Secret | None:
-    """The bearer token from ``X_BEARER_TOKEN`` (or ``TWITTER_BEARER_TOKEN``), if one is set."""
+def token_from_environment(
+    environ: Mapping[str, str] | None = None, variables: tuple[str, ...] = TOKEN_VARIABLES
+) -> Secret | None:
+    """The bearer token from ``X_BEARER_TOKEN`` (or ``TWITTER_BEARER_TOKEN``), if one is set.
+
+    ``variables`` names other secrets' variables (e.g. :data:`MCP_AUTH_VARIABLES`), first wins.
+    """
     env = os.environ if environ is None else environ
-    for name in TOKEN_VARIABLES:
+    for name in variables:
         value = env.get(name, "").strip()
         if value:
             return Secret(value)
     return None
+
+
+def repository_root(start: Path) -> Path | None:
+    """The work tree (a folder holding ``.git``) that contains ``start``, if any."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def secret_from_file(path: Path, *, repositories: tuple[Path, ...] = (), what: str) -> Secret:
+    """A secret read from ``path`` (surrounding whitespace dropped).
+
+    A file inside one of ``repositories`` (work trees) is refused: a token there is one
+    ``git add`` away from being published. A file others may read is used, with a warning.
+    """
+    resolved = path.expanduser().resolve()
+    for root in repositories:
+        if resolved.is_relative_to(root.resolve()):
+            raise ConfigError(
+                f"{what} {path} is inside the repository {root}: keep it outside any checkout "
+                "(e.g. ~/.config/influx/token, mode 600) so it can never be committed"
+            )
+    try:
+        text = resolved.read_text(encoding="utf-8").strip()
+        mode = resolved.stat().st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None
+    if not text:
+        raise ConfigError(f"{what} {path} is empty: expected the secret on one line")
+    if mode & 0o077:
+        logging.getLogger(__name__).warning(
+            "%s %s can be read by other users (mode %o): chmod 600 it", what, path, mode & 0o777
+        )
+    return Secret(text)
 
 
 @dataclass(frozen=True)
@@ -77,16 +128,36 @@ class LookupSettings:
     """How handles are looked up: which source, how many per request, how many in flight."""
 
     source: str = "auto"
-    """``auto`` (X API when a token is set, else the embedded server), ``x-api``, ``embedded``,
-    ``prefetched:FILE`` or ``http://HOST:PORT`` (an API-compatible server already running)."""
+    """``auto`` (X API when a token is set, else the embedded server), ``x-api``, ``sim`` (the
+    embedded server; ``embedded`` is an alias), ``prefetched:FILE``, ``mcp`` (the Rube MCP route)
+    or ``http://HOST:PORT`` (an API-compatible server already running)."""
     base_url: str = DEFAULT_BASE_URL
     token: Secret | None = None
     batch_size: int = 75
     parallel_batches: int = 3
     timeout_s: float = 30.0
     max_attempts: int = 4
+    """Tries of one request on 5xx, timeouts, connection errors and malformed bodies (429 waits
+    for the window and does not count)."""
+    max_retry_time_s: float = 300.0
+    """Longest time one request keeps being retried after its first transient failure."""
+    backoff_base_s: float = 0.5
+    """First backoff of a retry; each further one doubles (with jitter), up to 30 s."""
+    rate_limit_margin_s: float = 1.0
+    """Sent this long after the reset the server gave, against clocks that disagree a little."""
+    endpoint: str = "bulk"
+    """One of :data:`LOOKUP_ENDPOINTS`; HTTP sources only (the X API, the embedded server, an
+    ``http://`` server). ``per-user`` still groups handles in batches of ``batch_size`` for
+    storage, but sends one request per handle."""
     population: Path | None = None
     """Population file for the embedded server (recorded API user objects, JSONL)."""
+    mcp_url: str | None = None
+    """``--source mcp``: the MCP server's streamable HTTP endpoint (e.g. Rube's ``.../mcp``)."""
+    mcp_tool: str = "RUBE_MULTI_EXECUTE_TOOL"
+    """``RUBE_MULTI_EXECUTE_TOOL`` (wrapping ``TWITTER_USER_LOOKUP_BY_USERNAMES``) or that tool."""
+    mcp_auth_header: str = "Authorization"
+    mcp_auth: Secret | None = None
+    """The value of ``mcp_auth_header`` (e.g. ``Bearer ...``): a secret like the token."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -96,8 +167,20 @@ class LookupSettings:
             )
         if self.parallel_batches < 1:
             raise ConfigError(f"--parallel-batches must be >= 1 (got {self.parallel_batches})")
+        if self.endpoint not in LOOKUP_ENDPOINTS:
+            raise ConfigError(
+                f"unknown lookup endpoint {self.endpoint!r}: expected one of "
+                f"{', '.join(LOOKUP_ENDPOINTS)}"
+            )
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1 (got {self.max_attempts})")
+        if self.timeout_s <= 0 or self.max_retry_time_s < 0 or self.backoff_base_s < 0:
+            raise ConfigError(
+                "timeout_s must be > 0, max_retry_time_s and backoff_base_s >= 0 "
+                f"(got {self.timeout_s}, {self.max_retry_time_s}, {self.backoff_base_s})"
+            )
+        if self.rate_limit_margin_s < 0:
+            raise ConfigError(f"rate_limit_margin_s must be >= 0 (got {self.rate_limit_margin_s})")
 
 
 @dataclass(frozen=True)
@@ -140,5 +223,17 @@ class PipelineConfig:
     rules: RuleFiles = field(default_factory=RuleFiles)
     outputs: OutputPaths = field(default_factory=OutputPaths)
     schema_path: Path = DEFAULT_SCHEMA
+    scoring_path: Path = DEFAULT_SCORING
+    """Composite score weights (YAML, see :func:`influx_etl.score.load_scoring`)."""
     extra_out: Path | None = None
     """``--out FILE.jsonl``: an extra copy of the exported records (the seed CLI's flag)."""
+    operator: str | None = None
+    """Who ran it, recorded with the run (the command line fills in the login name)."""
+
+
+def current_operator() -> str | None:
+    """The login name of whoever runs the command, for the runs table."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None

@@ -13,6 +13,7 @@ in ``self.args`` order via ``__reduce__``. Anything that may hold a secret goes 
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,17 @@ def mask_secrets(text: str) -> str:
     for secret in _registered_secrets:
         masked = masked.replace(secret, "***")
     return masked
+
+
+class SecretMaskingFilter(logging.Filter):
+    """A logging filter that masks secrets in every record it passes (defence in depth)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 class InfluxError(Exception):
@@ -108,14 +120,36 @@ class RateLimitError(LookupError_):
     """429 from the API; ``reset_at`` is the epoch second at which the window resets, if known."""
 
     def __init__(
-        self, message: str, *, reset_at: float | None = None, batch_id: int | None = None
+        self,
+        message: str,
+        *,
+        reset_at: float | None = None,
+        batch_id: int | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         self.reset_at = reset_at
+        self.retry_after_s = retry_after_s
         super().__init__(message, batch_id=batch_id)
 
 
 class BadRequestError(LookupError_):
-    """400 from the API: some handle in the request was rejected."""
+    """400 from the API: some handle in the request (or the request itself) was rejected.
+
+    ``body`` is the problem document as received; ``parameters`` are the query parameters it
+    names (``usernames`` when handles were refused).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        batch_id: int | None = None,
+        body: str = "",
+        parameters: tuple[str, ...] = (),
+    ) -> None:
+        self.body = body
+        self.parameters = parameters
+        super().__init__(message, batch_id=batch_id)
 
 
 class SourceError(InfluxError):
@@ -139,3 +173,24 @@ class StoreError(InfluxError):
 
 class ExportError(InfluxError):
     """The export files could not be written."""
+
+
+class ScoringError(InfluxError):
+    """The scoring file (composite weights) is not valid YAML or has a bad key or value."""
+
+    def __init__(self, message: str, *, file: Path | str, key: str | None = None) -> None:
+        self.file = str(file)
+        self.key = key
+        where = f"{self.file} [{key}]" if key else self.file
+        super().__init__(f"{where}: {message}")
+
+
+class ReviewFileError(InfluxError):
+    """A QA review file (``influx qa-sample --record``) cannot be read at all: missing, not
+    UTF-8, or without the columns a verdict needs (a bad row is reported, not raised)."""
+
+    def __init__(self, message: str, *, file: Path | str, line: int | None = None) -> None:
+        self.file = str(file)
+        self.line = line
+        where = f"{self.file}:{line}" if line is not None else self.file
+        super().__init__(f"{where}: {message}")

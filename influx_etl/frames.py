@@ -21,9 +21,11 @@ def _schema(columns: Mapping[str, PolarsDataType]) -> pl.Schema:
 OUTCOMES: Final = ("found", "not_found", "suspended", "invalid", "failed")
 """Per-handle lookup outcomes. Every seed handle ends a run with exactly one of them."""
 
-ORIGINS: Final = ("x-api-v2", "recorded", "synthetic", "prefetched")
+ORIGINS: Final = ("x-api-v2", "recorded", "synthetic", "prefetched", "imported")
 """Where a profile came from. ``synthetic`` profiles are fabricated by the embedded API server and
-are written to the synthetic dataset only; ``recorded`` are real API objects replayed by it."""
+are written to the synthetic dataset only; ``recorded`` are real API objects replayed by it;
+``imported`` records come from the original influx project's release files (``influx import``) and
+keep their own ``sources``."""
 
 SEEDS_SCHEMA: Final = _schema(
     {
@@ -175,3 +177,25 @@ OUTCOMES_SCHEMA: Final = _schema(
 
 RUN_SEEDS_SCHEMA: Final = _schema({**SEEDS_SCHEMA, "batch_id": pl.Int64})
 """The seeds of one run as batched: stored so a run can be resumed or replayed from the file."""
+
+VERDICTS: Final = ("individual", "brand", "risky", "unsure")
+"""What a reviewer may say about a kept author in the QA sample (``influx qa-sample``)."""
+
+QA_VERDICTS_SCHEMA: Final = _schema(
+    {
+        # one reviewer verdict on one author, from one review file (influx qa-sample --record)
+        "handle_key": pl.String,
+        "id": pl.String,  # null when the handle is no longer in the dataset
+        "handle": pl.String,
+        "verdict": pl.String,  # one of VERDICTS
+        "note": pl.String,
+        # what the rules said about the author when the verdict was recorded (for rule tuning)
+        "brand_matches": pl.List(pl.String),
+        "brand_confidence": pl.Float64,
+        "risk_flags": pl.List(pl.String),
+        "review_file": pl.String,  # file name as given
+        "file_sha256": pl.String,
+        "line": pl.Int64,  # 1-based physical line of the row in the review file
+        "recorded_at": pl.String,  # ISO-8601 UTC
+    }
+)

@@ -12,21 +12,33 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from influx_etl import export, lookup, rules, score, seeds, threshold, transform, validate
+from influx_etl import export, lookup, rules, score, seeds, threshold, timing, transform, validate
 from influx_etl.client import utc_now_iso
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
-from influx_etl.frames import OUTCOMES
-from influx_etl.sources import DatasetKind, RawBatch, open_source, source_kind
+from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA
+from influx_etl.sources import (
+    BulkLookupSource,
+    DatasetKind,
+    LookupProgress,
+    LookupSource,
+    RawBatch,
+    open_source,
+    source_kind,
+)
 from influx_etl.store import Integration, Store
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,10 @@ class Rulebook:
     risk: rules.RiskRules
     validators: tuple[Any, ...]
     schema_version: str
+    versions: dict[str, Any] = field(default_factory=dict)
+    """Rule file versions and content hashes, and the schema version, recorded with each run."""
+    scoring: score.Scoring = field(default_factory=score.Scoring)
+    """Composite score weights, used by the export."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,9 @@ class RunReport:
     manifest: export.Manifest
     seed_rejects: pl.DataFrame = field(repr=False)
     invalid_records: pl.DataFrame = field(repr=False)
+    elapsed_s: float = 0.0
+    batches: int = 0
+    """Batches requested by this run (a resumed run does not count the ones stored before)."""
 
 
 def new_run_id() -> str:
@@ -66,12 +85,22 @@ def load_rulebook(config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()) 
     schema = validate.load_schema(config.schema_path)
     validators = [validate.validator_for(schema)]
     validators += [validate.validator_for(validate.load_schema(p)) for p in extra_schemas]
-    return Rulebook(
-        brand=rules.load_brand_rules(config.rules.brand),
-        risk=rules.load_risk_rules(config.rules.risk),
-        validators=tuple(validators),
-        schema_version=validate.schema_version(schema),
-    )
+    brand = rules.load_brand_rules(config.rules.brand)
+    risk = rules.load_risk_rules(config.rules.risk)
+    risk.checked_allowed(config.rules.allow_risk)  # a misspelt --allow-risk flag fails here
+    schema_version = validate.schema_version(schema)
+    scoring = score.load_scoring(config.scoring_path)
+    versions = {
+        "brand": {"version": brand.version, "sha256": _file_sha256(config.rules.brand)},
+        "risk": {"version": risk.version, "sha256": _file_sha256(config.rules.risk)},
+        "schema": schema_version,
+        "scoring": {"version": scoring.version, "sha256": _file_sha256(config.scoring_path)},
+    }
+    return Rulebook(brand, risk, tuple(validators), schema_version, versions, scoring)
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def run_harvest(
@@ -80,46 +109,77 @@ def run_harvest(
     progress: ProgressCallback | None = None,
     extra_schemas: tuple[Path, ...] = (),
     resume: bool = True,
+    seed_load: seeds.SeedLoad | None = None,
 ) -> RunReport:
     """Run the whole pipeline once and return what it did.
 
     With ``resume`` (the default), an earlier run of the same work (same seeds, batching and
-    source) that never finished — killed, or stopped by an error — is taken over: the batches it
-    already stored are not requested again.
+    source) that did not settle every handle — killed, stopped by an error, or ended with
+    ``failed`` handles (status ``incomplete``) — is taken over: only the handles its stored raw
+    documents do not answer are looked up, in new batches. ``seed_load`` replaces reading
+    ``config.seed_paths`` (the automation's refresh looks up handles from the dataset).
     """
-    rulebook = load_rulebook(config, extra_schemas)
-    seed_load = seeds.load_seeds(config.seed_paths)
-    batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
+    clock = time.perf_counter()
+    with timing.stage("rulebook"):
+        rulebook = load_rulebook(config, extra_schemas)
+    with timing.stage("seeds"):
+        if seed_load is None:
+            seed_load = seeds.load_seeds(config.seed_paths)
+        batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
 
-    with open_source(config.lookup) as source, _open_store(config, source.kind) as store:
-        fingerprint = work_fingerprint(batches, source.name)
+    # a progress display that also wants totals and rate-limit waits (see sources.LookupProgress)
+    observer = progress if isinstance(progress, LookupProgress) else None
+    with open_source(config.lookup, observer) as source, open_dataset(config, source.kind) as store:
+        with timing.stage("fingerprint"):
+            fingerprint = work_fingerprint(batches, source.name)
         run_id = store.unfinished_run(fingerprint) if resume else None
         started_at = utc_now_iso()
         if run_id is None:
             run_id = new_run_id()
             args = {**_run_args(config), "seed_rows": seed_load.rows_read}
-            store.begin_run(
-                run_id, started_at, source.name, args, fingerprint=fingerprint, seeds=batches
-            )
-            fetched: set[int] = set()
+            with timing.stage("begin_run"):
+                store.begin_run(
+                    run_id,
+                    started_at,
+                    source.name,
+                    args,
+                    fingerprint=fingerprint,
+                    seeds=batches,
+                    operator=config.operator,
+                    rules_versions=rulebook.versions,
+                )
+                store.record_seed_files(run_id, seed_load.files)
+            work = lookup.batch_handles(batches)
         else:
             store.reopen_run(run_id)
-            fetched = store.fetched_batches(run_id)
-            log.warning("resuming run %s: %d batches already stored", run_id, len(fetched))
-        work = [(b, handles) for b, handles in lookup.batch_handles(batches) if b not in fetched]
+            settled = lookup.settled_handles(store.raw_lookups(run_id))
+            pending = batches.filter(~pl.col("handle_key").is_in(settled.implode()))
+            log.warning(
+                "resuming run %s: %d handles already answered, %d to look up",
+                run_id,
+                settled.len(),
+                pending.height,
+            )
+            pending = lookup.batched(
+                pending, config.lookup.batch_size, first_batch_id=store.next_batch_id(run_id)
+            )
+            work = lookup.batch_handles(pending)
+        if observer is not None:
+            observer.lookup_started(len(work), sum(len(handles) for _, handles in work))
         try:
-            for done, raw in enumerate(
-                lookup.raw_batches(source, work, config.lookup.parallel_batches), start=1
-            ):
-                store.save_raw_batch(run_id, raw)
-                if progress is not None:
-                    progress(raw, done, len(work))
+            with timing.stage("lookup"):
+                _looked_up(store, run_id, source, work, config.lookup.parallel_batches, progress)
+            # a million handles as Python strings are ~100 MB the rest of the run can use
+            looked_up_batches = len(work)
+            del work
+            with timing.stage("read_raw"):
+                raw = store.raw_lookups(run_id)
             report = _processed_run(
                 store,
                 run_id,
                 started_at,
                 RunInputs(
-                    raw=store.raw_lookups(run_id),
+                    raw=raw,
                     seeds=batches,
                     seed_rejects=seed_load.rejects,
                     seed_rows=seed_load.rows_read,
@@ -130,8 +190,44 @@ def run_harvest(
         except (InfluxError, KeyboardInterrupt):
             store.finish_run(run_id, utc_now_iso(), "failed", {})
             raise
-        store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
-    return report
+        if report.funnel["failed"]:
+            # Not settled: the same command again takes this run over and asks only for these.
+            log.warning(
+                "%d handles failed; run the same command again to retry only them",
+                report.funnel["failed"],
+            )
+            store.finish_run(run_id, utc_now_iso(), "incomplete", report.funnel)
+        else:
+            store.mark_seed_files_processed(run_id, seed_load.files["sha256"].to_list())
+            store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
+    return replace(report, elapsed_s=time.perf_counter() - clock, batches=looked_up_batches)
+
+
+def _looked_up(
+    store: Store,
+    run_id: str,
+    source: LookupSource,
+    work: list[tuple[int, list[str]]],
+    parallel_batches: int,
+    progress: ProgressCallback | None,
+) -> None:
+    """Look the batches up and commit their raw answers.
+
+    A source that already holds every answer (:class:`BulkLookupSource`, a prefetched file)
+    answers all batches at once with references to its data, stored in one transaction; any
+    other source's batches are committed one by one as they arrive (crash safety).
+    """
+    if isinstance(source, BulkLookupSource):
+        raws = source.fetch_batches(work)
+        store.save_raw_batches(run_id, raws)
+        if progress is not None:
+            for done, raw in enumerate(raws, start=1):
+                progress(raw, done, len(work))
+        return
+    for done, raw in enumerate(lookup.raw_batches(source, work, parallel_batches), start=1):
+        store.save_raw_batch(run_id, raw)
+        if progress is not None:
+            progress(raw, done, len(work))
 
 
 def replay_run(
@@ -143,7 +239,7 @@ def replay_run(
     looked up. The replay is recorded as a run of its own (source ``replay:RUN_ID``).
     """
     rulebook = load_rulebook(config, extra_schemas)
-    with _open_store(config, source_kind(config.lookup)) as store:
+    with open_dataset(config, source_kind(config.lookup)) as store:
         source_run = source_run or store.latest_run_with_raw()
         if source_run is None:
             raise StoreError(f"{store.path} holds no run with raw lookups to replay")
@@ -158,7 +254,14 @@ def replay_run(
         run_id = new_run_id()
         started_at = utc_now_iso()
         args = {**_run_args(config), "replay_of": source_run}
-        store.begin_run(run_id, started_at, f"replay:{source_run}", args)
+        store.begin_run(
+            run_id,
+            started_at,
+            f"replay:{source_run}",
+            args,
+            operator=config.operator,
+            rules_versions=rulebook.versions,
+        )
         try:
             report = _processed_run(store, run_id, started_at, inputs, rulebook, config)
         except (InfluxError, KeyboardInterrupt):
@@ -171,8 +274,15 @@ def replay_run(
 def work_fingerprint(batches: pl.DataFrame, source_name: str) -> str:
     """Identifies a run's work: the same seeds in the same batches from the same source."""
     digest = hashlib.sha256(source_name.encode())
-    for batch_id, handles in lookup.batch_handles(batches):
-        digest.update(f"\n{batch_id}:{','.join(handles)}".encode())
+    # the lines "\n<batch id>:<handle>,<handle>..." in batch order, made by Polars (a Python loop
+    # over a million handles took 0.25 s)
+    lines = (
+        batches.group_by("batch_id", maintain_order=True)
+        .agg(pl.col("handle").str.join(","))
+        .select(pl.format("\n{}:{}", "batch_id", "handle"))
+        .to_series()
+    )
+    digest.update("".join(lines.to_list()).encode())
     return digest.hexdigest()
 
 
@@ -186,7 +296,9 @@ class RunInputs:
     seed_rows: int
 
 
-def _open_store(config: PipelineConfig, kind: DatasetKind) -> Store:
+def open_dataset(config: PipelineConfig, kind: DatasetKind | None = None) -> Store:
+    """The dataset file for ``kind`` (default: the configured source's): live or synthetic."""
+    kind = kind or source_kind(config.lookup)
     outputs = config.outputs
     return Store.open(outputs.synthetic_dataset if kind == "simulated" else outputs.dataset, kind)
 
@@ -201,32 +313,51 @@ def _processed_run(
 ) -> RunReport:
     """Everything after the lookup: decisions, records, integration and export."""
     decided = decided_profiles(inputs.raw, inputs.seeds, rulebook, config)
-    kept = decided.filter(pl.col("decision") == "kept")
-    authors = score.scored(transform.author_records(kept, started_at))
-    checked = validate.validated(transform.record_documents(authors), rulebook.validators)
-    _log_invalid(checked.invalid, "not integrated")
-    valid_authors = authors.join(checked.valid.select("id"), on="id", how="semi")
+    with timing.stage("banned"):
+        decided = without_banned(decided, store.banned())
+        # Only what the rest needs of the million profiles is kept: the outcome columns, and the
+        # kept rows with their text copied (a few rows taken from a frame keep all its text
+        # alive); the looked-up text of all profiles is freed before the dataset's writes need
+        # memory (measured at 1M profiles: the peak fell by ~500 MB).
+        kept = _compacted(decided.filter(pl.col("decision") == "kept"))
+        outcomes = decided.select(OUTCOMES_SCHEMA.names())
+        rejected_ids = outcomes.select("id", "decision").filter(
+            pl.col("decision").is_in(["below_threshold", "brand", "risk"])
+            & pl.col("id").is_not_null()
+        )["id"]
+        looked_up = decided.height
+        del decided
+    with timing.stage("transform"):
+        records = transform.author_records(kept, started_at)
+    with timing.stage("score"):
+        authors = score.scored(records)
+    with timing.stage("validate"):
+        checked = validate.validated(transform.record_documents(authors), rulebook.validators)
+        _log_invalid(checked.invalid, "not integrated")
+        valid_authors = authors.join(checked.valid.select("id"), on="id", how="semi")
 
-    rejected_ids = decided.filter(
-        pl.col("decision").is_in(["below_threshold", "brand", "risk"]) & pl.col("id").is_not_null()
-    )["id"]
-    integration = store.integrate(run_id, decided, valid_authors, rejected_ids, inputs.seed_rejects)
+    with timing.stage("integrate"):
+        integration = store.integrate(
+            run_id, outcomes, valid_authors, rejected_ids, inputs.seed_rejects
+        )
 
     synthetic = store.kind == "simulated"
     outputs = config.outputs
     export_dir = outputs.synthetic_export_dir if synthetic else outputs.export_dir
-    manifest = export_dataset(store, export_dir, rulebook, config.extra_out)
+    with timing.stage("export"):
+        manifest = export_dataset(store, export_dir, rulebook, config.extra_out)
 
-    counts = decided.group_by("decision").len()
+    counts = outcomes.group_by("decision").len()
     by_decision = dict(zip(counts["decision"].to_list(), counts["len"].to_list(), strict=True))
     funnel = {
         "seed_rows": inputs.seed_rows,
         "invalid_seed_rows": inputs.seed_rejects.height,
-        "looked_up": decided.height,
-        **{outcome: int((decided["outcome"] == outcome).sum()) for outcome in OUTCOMES},
+        "looked_up": looked_up,
+        **{outcome: int((outcomes["outcome"] == outcome).sum()) for outcome in OUTCOMES},
         "below_threshold": by_decision.get("below_threshold", 0),
         "brand": by_decision.get("brand", 0),
         "risk": by_decision.get("risk", 0),
+        "banned": by_decision.get("banned", 0),
         "kept": kept.height,
         "invalid_records": checked.invalid.height,
         "new": integration.new,
@@ -248,6 +379,21 @@ def _processed_run(
     )
 
 
+def _compacted(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its text copied into buffers of its own. Polars' strings are views into
+    shared buffers: a few rows (or columns) taken from a large frame keep all of its text alive,
+    and a copy is the only way to let it go (appending "" makes new strings)."""
+
+    def owned(column: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
+        if dtype == pl.String:
+            return column + pl.lit("")
+        if isinstance(dtype, pl.List) and dtype.inner == pl.String:
+            return column.list.eval(pl.element() + pl.lit(""))
+        return column
+
+    return frame.select(owned(pl.col(name), dtype) for name, dtype in frame.schema.items())
+
+
 def _log_invalid(invalid: pl.DataFrame, what: str) -> None:
     for row in invalid.iter_rows(named=True):
         log.error(
@@ -264,33 +410,54 @@ def decided_profiles(
     raw: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
 ) -> pl.DataFrame:
     """Raw documents → one decided row per seed handle (threshold, brand, risk, decision)."""
-    profiles = lookup.profiles(raw).join(
-        seed_frame.select("handle_key", "handle", "seed_file", "seed_files", "categories"),
-        on="handle_key",
-        how="left",
+    with timing.stage("profiles"):
+        profiles = lookup.profiles(raw)
+        # the seed columns are joined to the handle keys alone and laid beside the profiles: a
+        # join of the profiles themselves would copy every profile column (~300 MB at 1M rows)
+        seed_columns = (
+            profiles.select("handle_key")
+            .join(
+                seed_frame.select("handle_key", "handle", "seed_file", "seed_files", "categories"),
+                on="handle_key",
+                how="left",
+                maintain_order="left",
+            )
+            .drop("handle_key")
+        )
+        profiles = profiles.hstack(seed_columns.get_columns())
+    with timing.stage("threshold"):
+        profiles = threshold.thresholded(profiles, config.thresholds)
+    with timing.stage("rules"):
+        profiles = rules.flagged(profiles, rulebook.brand, rulebook.risk)
+    with timing.stage("decision"):
+        return rules.decided(profiles, config.rules.allow_brands, config.rules.allow_risk)
+
+
+def without_banned(decided: pl.DataFrame, banned: pl.DataFrame) -> pl.DataFrame:
+    """Decisions with authors who asked to be removed marked ``banned`` (by id or handle)."""
+    is_banned = pl.col("id").is_in(banned["id"].drop_nulls().implode()) | pl.col(
+        "handle_key"
+    ).is_in(banned["handle_key"].implode())
+    return decided.with_columns(
+        pl.when(is_banned & (pl.col("outcome") == "found"))
+        .then(pl.lit("banned"))
+        .otherwise(pl.col("decision"))
+        .alias("decision")
     )
-    profiles = threshold.thresholded(profiles, config.thresholds)
-    profiles = rules.brand_flagged(profiles, rulebook.brand)
-    profiles = rules.risk_flagged(profiles, rulebook.risk)
-    return rules.decided(profiles, config.rules.allow_brands, config.rules.allow_risk)
 
 
 def export_dataset(
     store: Store, export_dir: Path, rulebook: Rulebook, extra_copy: Path | None
 ) -> export.Manifest:
     """Export the whole dataset (not just this run), ranked, validated and sorted."""
-    ranked = score.ranked(store.authors())  # rows come back in rank order
-    checked = validate.validated(transform.record_documents(ranked), rulebook.validators)
-    if checked.invalid.height:
-        for row in checked.invalid.iter_rows(named=True):
-            log.error(
-                "not exported: %s (@%s) invalid at %s: %s",
-                row["id"],
-                row["handle"],
-                row["path"],
-                row["message"],
-            )
-    return export.export_dataset(checked.valid, export_dir, rulebook.schema_version, extra_copy)
+    return export.export_authors(
+        store.authors(),
+        export_dir,
+        rulebook.validators,
+        rulebook.schema_version,
+        rulebook.scoring,
+        extra_copy,
+    )
 
 
 def _run_args(config: PipelineConfig) -> dict[str, Any]:
@@ -298,6 +465,7 @@ def _run_args(config: PipelineConfig) -> dict[str, Any]:
     return {
         "seed_paths": [str(p) for p in config.seed_paths],
         "source": config.lookup.source,
+        "endpoint": config.lookup.endpoint,
         "base_url": config.lookup.base_url,
         "batch_size": config.lookup.batch_size,
         "parallel_batches": config.lookup.parallel_batches,

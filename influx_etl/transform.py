@@ -153,7 +153,12 @@ EXT_FIELDS: Final = (
 )
 """The record's ``ext`` object, in key order: looked-up detail kept for analysis and rescoring."""
 
-OMITTED_WHEN_NULL: Final = ("rank_global", "last_active_at", *EXT_FIELDS)
+SCORE_EXT_FIELDS: Final = ("activity_score", "relevance_score", "composite_score", "rank_topic")
+"""Appended to ``ext`` when the frame has them (:func:`influx_etl.score.rescored` adds them): the
+composite score, its computed components and the per-topic ranks. They depend on the whole dataset
+and the scoring weights, so they are computed at export, not stored."""
+
+OMITTED_WHEN_NULL: Final = ("rank_global", "last_active_at", *EXT_FIELDS, *SCORE_EXT_FIELDS)
 """Optional record keys that are left out of the JSON when their value is null (the schemas type
 them as string/integer/..., so ``null`` would be invalid). Required keys are written even when null,
 so that validation reports them instead of them silently disappearing."""
@@ -263,6 +268,9 @@ def primary_language(text: pl.Expr) -> pl.Expr:
     (Spanish, Ukrainian, Persian, Marathi... get the script's main language).
     """
     text = text.fill_null("")
+    # ASCII text has Latin letters or none: "en" either way. Blanking it spares the script
+    # counts below on most texts.
+    text = pl.when(text.str.contains(r"[^\x00-\x7F]")).then(text).otherwise(pl.lit(""))
     kana = text.str.count_matches(r"[\p{Hiragana}\p{Katakana}]")
     han = text.str.count_matches(r"\p{Han}")
     counts: dict[str, pl.Expr] = {
@@ -272,13 +280,14 @@ def primary_language(text: pl.Expr) -> pl.Expr:
     }
     for script, _ in SCRIPT_LANGUAGES:
         counts.setdefault(script, text.str.count_matches(rf"\p{{{script}}}"))
-    most = pl.max_horizontal(*counts.values())
-    return pl.coalesce(
-        pl.when(most == 0).then(pl.lit("en")),
-        *(
-            pl.when(counts[script] == most).then(pl.lit(code))
-            for script, code in (("Latin", "en"), *SCRIPT_LANGUAGES)
-        ),
+    # The first script with the most letters, in this order (Latin first: no letters -> "en").
+    # One list and its arg_max count each script once; comparing every count with their maximum
+    # counted them once per comparison (eager frames do not share subexpressions): measured on
+    # 80k synthetic profiles, 1.8 s -> 0.1 s.
+    ordered = (("Latin", "en"), *SCRIPT_LANGUAGES)
+    most = pl.concat_list([counts[script].cast(pl.Int64) for script, _ in ordered]).list.arg_max()
+    return most.replace_strict(
+        list(range(len(ordered))), [code for _, code in ordered], return_dtype=pl.String
     )
 
 
@@ -373,7 +382,11 @@ def _document_struct(authors: pl.DataFrame) -> pl.Expr:
         pl.col("provenance_hash"),
         pl.col("entry_threshold_passed"),
     ).alias("meta")
-    ext = pl.struct([pl.col(name) for name in EXT_FIELDS]).alias("ext")
+    computed = [
+        pl.col(name) if name in authors.columns else pl.lit(None).alias(name)
+        for name in SCORE_EXT_FIELDS
+    ]
+    ext = pl.struct([*(pl.col(name) for name in EXT_FIELDS), *computed]).alias("ext")
     return pl.struct(
         pl.col("id"),
         pl.col("handle"),
@@ -411,9 +424,10 @@ def record_documents(authors: pl.DataFrame) -> pl.DataFrame:
     topic_tags, meta{score, quality_score, rank_global, last_refresh_at, last_active_at, sources,
     provenance_hash, entry_threshold_passed}, ext{verified_type, following_count, tweet_count,
     listed_count, like_count, media_count, created_at, description, location, url,
-    profile_image_url, seed_files, brand_matches, brand_confidence, risk_flags, origin}``.
-    ``rank_global`` is written when the frame has it (see :func:`influx_etl.score.ranked`). Keys of
-    :data:`OMITTED_WHEN_NULL` are left out when null.
+    profile_image_url, seed_files, brand_matches, brand_confidence, risk_flags, origin,
+    activity_score, relevance_score, composite_score, rank_topic}``.
+    ``rank_global`` and the :data:`SCORE_EXT_FIELDS` are written when the frame has them (see
+    :func:`influx_etl.score.rescored`). Keys of :data:`OMITTED_WHEN_NULL` are left out when null.
     """
     missing = [name for name in AUTHORS_SCHEMA if name not in authors.columns]
     if missing:

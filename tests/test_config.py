@@ -32,3 +32,8 @@ def test_batch_size_outside_the_api_limit_is_refused(size: int) -> None:
 def test_negative_thresholds_are_refused() -> None:
     with pytest.raises(ConfigError):
         Thresholds(min_followers=-1)
+
+
+def test_an_unknown_lookup_endpoint_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="expected one of bulk, per-user"):
+        LookupSettings(endpoint="users")

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
-from influx_etl import export
+from influx_etl import export, score, validate
+from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import ExportError
+from influx_etl.store import Store
+from tests.release_records import scored_authors, user, write_dataset
 
 
 def documents(*rows: tuple[str, str, float, int]) -> pl.DataFrame:
@@ -37,6 +42,11 @@ def documents(*rows: tuple[str, str, float, int]) -> pl.DataFrame:
 
 
 SAMPLE = documents(("1", "ada", 50.0, 100), ("2", "bob", 70.0, 10), ("3", "cy", 50.0, 300))
+EXPORTED = ["latest.jsonl", "latest.jsonl.gz", "latest.parquet", "latest.csv"]
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_writes_jsonl_and_a_manifest_that_describes_it(tmp_path: Path) -> None:
@@ -62,6 +72,14 @@ def test_writes_jsonl_and_a_manifest_that_describes_it(tmp_path: Path) -> None:
         "sha256": manifest.sha256,
         "generated_at": manifest.generated_at,
         "file": manifest.file,
+        "files": [
+            {
+                "name": name,
+                "sha256": sha256_of(out_dir / name),
+                "bytes": (out_dir / name).stat().st_size,
+            }
+            for name in EXPORTED
+        ],
     }
 
 
@@ -74,10 +92,9 @@ def test_manifest_is_frozen(tmp_path: Path) -> None:
 def test_leaves_no_temporary_files(tmp_path: Path) -> None:
     export.export_dataset(SAMPLE, tmp_path / "out", "1.0.0")
     export.export_dataset(SAMPLE.head(1), tmp_path / "out", "1.0.0")  # replaces existing files
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
-        "latest.jsonl",
-        "manifest.json",
-    ]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
+        [*EXPORTED, "manifest.json"]
+    )
     assert len((tmp_path / "out" / "latest.jsonl").read_text(encoding="utf-8").splitlines()) == 1
 
 
@@ -94,7 +111,7 @@ def test_failed_replace_keeps_the_old_file_and_cleans_up(
     with pytest.raises(ExportError, match=r"latest\.jsonl"):
         export.export_dataset(SAMPLE.head(1), tmp_path, "1.0.0")
     assert (tmp_path / "latest.jsonl").read_bytes() == before
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest.jsonl", "manifest.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*EXPORTED, "manifest.json"])
 
 
 def test_unwritable_directory_raises_export_error_with_path(tmp_path: Path) -> None:
@@ -149,3 +166,211 @@ def test_file_order_is_the_given_order(tmp_path: Path) -> None:
     ]
     assert ids == ordered["id"].to_list()
     assert ids != SAMPLE["id"].to_list()
+
+
+# -- the five files --------------------------------------------------------------------------------
+
+OURS = validate.load_schema(DEFAULT_SCHEMA)
+VALIDATORS = [validate.validator_for(OURS)]
+SCORING = score.Scoring()
+
+
+def dataset_authors() -> pl.DataFrame:
+    users = [
+        user("101", "Ada_L", 2_500_000, description="Maths | engines", location="London"),
+        user("102", "bob", 80_000, pinned_tweet_id=None),
+        user("103", "Cy", 80_000, verified_type="blue"),
+        user("104", "dee", 450_000, metrics={"tweet_count": None}),
+    ]
+    return pl.concat(
+        [
+            scored_authors(users[:2], categories=("AI Research", "VC")),
+            scored_authors(users[2:], categories=("VC",), seed_files=("vc.csv", "ai.csv")),
+        ]
+    )
+
+
+def export_of(authors: pl.DataFrame, out_dir: Path, **options: Any) -> export.Manifest:
+    return export.export_authors(
+        authors, out_dir, VALIDATORS, validate.SCHEMA_VERSION, SCORING, **options
+    )
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_second_export_of_an_unchanged_dataset_is_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = write_dataset(tmp_path / "data" / "influx.duckdb", dataset_authors())
+    monkeypatch.setattr(export, "_utc_now", lambda: "2025-11-20T10:00:00Z")
+    with Store.open(dataset, "live") as store:
+        export_of(store.authors(), tmp_path / "latest")
+    before = files_of(tmp_path / "latest")
+    # a later run: the file reopened, another day on the clock, the same export folder
+    monkeypatch.setattr(export, "_utc_now", lambda: "2025-11-27T10:00:00Z")
+    with Store.open(dataset, "live") as store:
+        export_of(store.authors(), tmp_path / "latest")
+        export_of(store.authors(), tmp_path / "elsewhere")
+    after = files_of(tmp_path / "latest")
+    assert sorted(after) == sorted([*EXPORTED, "manifest.json"])
+    for name, data in before.items():
+        assert after[name] == data, name
+    # a fresh folder gets the same data files; only its manifest's generated_at is its own
+    elsewhere = files_of(tmp_path / "elsewhere")
+    assert {name: elsewhere[name] for name in EXPORTED} == {name: after[name] for name in EXPORTED}
+
+
+def test_re_exporting_unchanged_content_rewrites_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authors = dataset_authors()
+    export_of(authors, tmp_path, generated_at=None)
+    before = files_of(tmp_path)
+    for path in tmp_path.iterdir():
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    monkeypatch.setattr(export, "_utc_now", lambda: "2099-01-01T00:00:00Z")
+    manifest = export_of(authors, tmp_path)
+    assert files_of(tmp_path) == before
+    assert all(path.stat().st_mtime_ns == 1_000_000_000 for path in tmp_path.iterdir())
+    assert manifest.generated_at != "2099-01-01T00:00:00Z"
+
+
+def test_changed_content_gets_a_new_generated_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authors = dataset_authors()
+    monkeypatch.setattr(export, "_utc_now", lambda: "2025-11-20T10:00:00Z")
+    export_of(authors, tmp_path)
+    monkeypatch.setattr(export, "_utc_now", lambda: "2025-11-21T10:00:00Z")
+    changed = export_of(
+        authors.with_columns(followers_count=pl.col("followers_count") + 1), tmp_path
+    )
+    assert changed.generated_at == "2025-11-21T10:00:00Z"
+    written = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert written["generated_at"] == "2025-11-21T10:00:00Z"
+
+
+def test_exported_files_are_readable_by_others(tmp_path: Path) -> None:
+    export_of(dataset_authors(), tmp_path)
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o044 == 0o044, path.name
+
+
+def test_gzip_holds_the_jsonl_without_name_or_time(tmp_path: Path) -> None:
+    export_of(dataset_authors(), tmp_path)
+    packed = (tmp_path / "latest.jsonl.gz").read_bytes()
+    assert gzip.decompress(packed) == (tmp_path / "latest.jsonl").read_bytes()
+    flags, mtime = packed[3], int.from_bytes(packed[4:8], "little")
+    assert flags & 0x08 == 0  # FNAME: no file name stored
+    assert mtime == 0
+
+
+def test_parquet_holds_the_records_as_typed_nested_columns(tmp_path: Path) -> None:
+    export_of(dataset_authors(), tmp_path)
+    lines = (tmp_path / "latest.jsonl").read_text(encoding="utf-8").splitlines()
+    table = pl.read_parquet(tmp_path / "latest.parquet")
+    assert table.columns == list(export.RECORD_DTYPE.to_schema())  # type: ignore[attr-defined]
+    assert table["id"].to_list() == [json.loads(line)["id"] for line in lines]
+    first = json.loads(lines[0])
+    row = table.row(0, named=True)
+    assert row["meta"]["score"] == first["meta"]["score"]
+    assert row["meta"]["sources"] == first["meta"]["sources"]
+    assert row["ext"]["rank_topic"] == first["ext"]["rank_topic"]
+    assert table.schema["followers_count"] == pl.Int64
+
+
+def test_csv_is_flat_with_dotted_names_and_joined_lists(tmp_path: Path) -> None:
+    export_of(dataset_authors(), tmp_path)
+    lines = (tmp_path / "latest.jsonl").read_text(encoding="utf-8").splitlines()
+    table = pl.read_csv(tmp_path / "latest.csv", infer_schema=False)
+    assert {"id", "meta.score", "meta.sources.evidence", "ext.rank_topic.topic"} <= set(
+        table.columns
+    )
+    assert not any(isinstance(dtype, pl.List | pl.Struct) for dtype in table.dtypes)
+    for line, row in zip(lines, table.iter_rows(named=True), strict=True):
+        record = json.loads(line)
+        assert row["id"] == record["id"]
+        assert row["topic_tags"] == "|".join(record["topic_tags"])
+        assert row["meta.sources.method"] == "|".join(
+            s["method"] for s in record["meta"]["sources"]
+        )
+        assert row["ext.rank_topic.rank"] == "|".join(
+            str(entry["rank"]) for entry in record["ext"]["rank_topic"]
+        )
+        assert row["ext.location"] == record["ext"].get("location")
+
+
+def test_records_follow_the_export_order_and_carry_ranks(tmp_path: Path) -> None:
+    export_of(dataset_authors(), tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "latest.jsonl").read_text().splitlines()]
+    keys = [(-r["meta"]["score"], -r["followers_count"], r["handle"]) for r in records]
+    assert keys == sorted(keys)
+    assert [r["meta"]["rank_global"] for r in records] == [1, 2, 3, 4]
+    vc = sorted(
+        (entry["rank"], r["handle"])
+        for r in records
+        for entry in r["ext"]["rank_topic"]
+        if entry["topic"] == "vc"
+    )
+    assert [rank for rank, _ in vc] == [1, 2, 3, 4]
+    assert [handle for _, handle in vc] == [r["handle"] for r in records]
+    assert all(0 <= r["ext"]["composite_score"] <= 100 for r in records)
+
+
+def test_every_file_and_the_manifest_go_to_the_snapshot_too(tmp_path: Path) -> None:
+    snapshot = tmp_path / "snapshots" / "2025-11-20"
+    export_of(dataset_authors(), tmp_path / "latest", snapshot_dir=snapshot)
+    assert files_of(snapshot) == files_of(tmp_path / "latest")
+
+
+def test_an_invalid_record_is_logged_and_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    authors = dataset_authors().with_columns(
+        lang_primary=pl.when(pl.col("handle") == "bob")
+        .then(pl.lit("English"))
+        .otherwise(pl.col("lang_primary"))
+    )
+    manifest = export_of(authors, tmp_path)
+    assert manifest.count == 3
+    assert "not exported: 102 (@bob) invalid at lang_primary" in caplog.text
+    assert "bob" not in (tmp_path / "latest.jsonl").read_text(encoding="utf-8")
+
+
+def test_exported_records_pass_the_original_schema(tmp_path: Path, shared_compat_dir: Path) -> None:
+    original = validate.validator_for(validate.load_schema(shared_compat_dir / "bigv.schema.json"))
+    export.export_authors(
+        dataset_authors(), tmp_path, [*VALIDATORS, original], validate.SCHEMA_VERSION, SCORING
+    )
+    checked = validate.checked_file(
+        tmp_path / "latest.jsonl",
+        [*VALIDATORS, original],
+        manifest_path=tmp_path / "manifest.json",
+        schema_version=validate.SCHEMA_VERSION,
+        strict=True,
+    )
+    assert checked.failures.is_empty(), checked.failures.to_dicts()
+    assert checked.records == 4
+
+
+def test_the_record_layout_covers_the_whole_schema() -> None:
+    def names(schema: dict[str, Any]) -> list[str]:
+        return list(schema["properties"])
+
+    layout = export.RECORD_DTYPE
+    assert isinstance(layout, pl.Struct)
+    fields = {field.name: field.dtype for field in layout.fields}
+    assert list(fields) == names(OURS)
+    for nested in ("meta", "ext"):
+        inner = fields[nested]
+        assert isinstance(inner, pl.Struct)
+        assert [field.name for field in inner.fields] == names(OURS["properties"][nested])
+
+
+def test_records_of_other_types_are_refused(tmp_path: Path) -> None:
+    bad = SAMPLE.with_columns(json=pl.lit('{"id": "1", "followers_count": "many"}'))
+    with pytest.raises(ExportError, match="types"):
+        export.export_dataset(bad, tmp_path, "1.0.0")
+    assert not (tmp_path / "latest.jsonl").exists()

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
+from influx_etl.errors import SourceError
 from influx_etl.frames import PROFILES_SCHEMA
-from influx_etl.lookup import batch_handles, batched, profiles, raw_frame
-from influx_etl.sources import RawBatch
+from influx_etl.lookup import batch_handles, batched, prefetched_answers, profiles, raw_frame
+from influx_etl.sources import PrefetchedSource, RawBatch
 
 
 def _document(
@@ -129,3 +131,83 @@ def test_real_user_objects_parse_without_loss(shared_real_users: Path) -> None:
             assert row["verified"] is legacy
         expected_type = user.get("verified_type") or (legacy if isinstance(legacy, str) else None)
         assert row["verified_type"] == expected_type
+
+
+# -- prefetched users files, read once ----------------------------------------------------------
+
+
+def _user(user_id: str, username: str, followers: int) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "username": username,
+        "name": username.title(),
+        "verified": True,
+        "verified_type": "blue",
+        "public_metrics": {"followers_count": followers, "following_count": 3},
+        "entities": {"url": {"urls": [{"expanded_url": f"https://{username}.example"}]}},
+    }
+
+
+def _users_file(path: Path) -> Path:
+    lines = [
+        json.dumps(_user("1", "Ann", 10)),
+        "",
+        json.dumps({"data": _user("2", "Bob", 20)}),
+        "   ",
+        "not json",
+        json.dumps(
+            {
+                "data": [_user("3", "Cy", 30), {"id": "", "username": "NoId"}],
+                "errors": [{"value": "Dee", "title": "Forbidden", "detail": "suspended"}],
+            }
+        ),
+        json.dumps({"username": "NoIdAtAll"}),
+        json.dumps(_user("11", "ann", 11)),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_file_reference_answers_like_the_file_read_batch_by_batch(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import influx_etl.sources as sources_module
+
+    monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2026-01-01T00:00:00.000Z")
+    source = PrefetchedSource(_users_file(tmp_path / "users.jsonl"))
+    work = [(0, ["ANN", "bob", "Cy"]), (1, ["dee", "NoId", "nobody"])]
+    by_reference = profiles(raw_frame(source.fetch_batches(work)))
+    by_batch = profiles(raw_frame([source.fetch_batch(i, handles) for i, handles in work]))
+    assert by_reference.equals(by_batch)
+    rows = {row["handle_key"]: row for row in by_reference.to_dicts()}
+    assert rows["ann"]["id"] == "11"  # the later line wins
+    assert rows["ann"]["urls"] == ["https://ann.example"]
+    assert (rows["dee"]["outcome"], rows["nobody"]["outcome"]) == ("suspended", "not_found")
+    assert (
+        rows["nobody"]["outcome_detail"]
+        == "@nobody is not in the prefetched users file users.jsonl."
+    )
+    assert rows["noid"]["outcome"] == "not_found"
+
+
+def test_skipped_lines_are_reported_with_their_line_numbers(tmp_path: Path, caplog: Any) -> None:
+    path = _users_file(tmp_path / "users.jsonl")
+    with caplog.at_level("WARNING", logger="influx_etl.lookup"):
+        answers = prefetched_answers(path)
+    assert sorted(answers.users["handle_key"]) == ["ann", "bob", "cy"]
+    assert answers.errors["handle_key"].to_list() == ["dee"]
+    assert (answers.lines, answers.skipped) == (6, 2)
+    reported = sorted(
+        int(record.getMessage().split(":")[1])
+        for record in caplog.records
+        if "skipped" in record.getMessage()
+    )
+    assert reported == [5, 7]  # "not json" and the user without an id (blank lines count)
+
+
+def test_a_changed_file_is_refused(tmp_path: Path) -> None:
+    path = _users_file(tmp_path / "users.jsonl")
+    raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, ["ann"])]))
+    path.write_text(json.dumps(_user("9", "Ann", 1)) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="changed since it was looked up"):
+        profiles(raw)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ import pytest
 from influx_etl import seeds
 from influx_etl.apisim import ApiServerConfig, start_server
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles, Thresholds
-from influx_etl.errors import RulesError, StoreError
+from influx_etl.errors import RulesError, SourceError, StoreError
 from influx_etl.pipeline import replay_run, run_harvest
 from tests.conftest import REPO_ROOT
 
@@ -335,3 +338,199 @@ def test_replay_without_a_stored_run_says_so(tmp_path: Path) -> None:
     config = config_for(tmp_path, [], "embedded")
     with pytest.raises(StoreError, match="no run with raw lookups"):
         replay_run(config)
+
+
+def test_a_later_run_retries_only_the_failed_handles(tmp_path: Path) -> None:
+    seed_file = write_seeds(tmp_path / "seeds", MANY)
+    # the first request fails and is not retried (one attempt): its two handles end `failed`
+    faulty = ApiServerConfig(population=MANY_POPULATION, synthetic=False, fail_first_n=1)
+    with start_server(faulty) as server:
+        config = replace(
+            config_for(tmp_path, [seed_file], server.base_url),
+            lookup=LookupSettings(
+                source=server.base_url, batch_size=2, parallel_batches=1, max_attempts=1
+            ),
+        )
+        first = run_harvest(config)
+        assert first.funnel["failed"] == 2 and first.funnel["kept"] == 10
+        before = server.requests_served
+        second = run_harvest(config)
+        assert server.requests_served - before == 1  # one batch: just the two failed handles
+    assert second.run_id == first.run_id
+    assert (second.funnel["failed"], second.funnel["kept"], second.funnel["looked_up"]) == (
+        0,
+        12,
+        12,
+    )
+    con = duckdb.connect(str(second.dataset), read_only=True)
+    statuses = con.execute("SELECT status FROM runs").fetchall()
+    con.close()
+    assert statuses == [("succeeded",)]
+
+
+# -- prefetched files: the bulk path ----------------------------------------------------------
+
+
+def prefetched_file(path: Path) -> Path:
+    """Every shape a prefetched file may hold, and lines it must skip."""
+    big = user("2001", "FileBig", 700_000)
+    lines = [
+        json.dumps(big),
+        json.dumps({"data": user("2002", "Wrapped", 90_000, description="Writes code.")}),
+        json.dumps(
+            {
+                "data": [user("2003", "InList", 60_000), user("2004", "SmallInList", 1_000)],
+                "errors": [
+                    {
+                        "value": "gone_user",
+                        "detail": "User has been suspended: [gone_user].",
+                        "title": "Forbidden",
+                        "resource_id": "gone_user",
+                        "type": "https://api.twitter.com/2/problems/resource-not-found",
+                    }
+                ],
+            }
+        ),
+        "not json at all",
+        "[1, 2]",
+        json.dumps({"name": "no id or username"}),
+        "",
+        json.dumps(
+            user(
+                "2005",
+                "Brandish",
+                2_000_000,
+                name="Acme Official",
+                verified_type="business",
+                description="Official account of Acme. Press releases and company news.",
+            )
+        ),
+        json.dumps(
+            {**big, "public_metrics": {**big["public_metrics"], "followers_count": 750_000}}
+        ),
+        json.dumps(user("2006", "Verified", 40_000, verified=True, verified_type="blue")),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+FILE_HANDLES = [
+    "filebig", "Wrapped", "INLIST", "SmallInList", "gone_user", "Brandish", "Verified",
+    "not_in_file", "Wrapped",
+]  # fmt: skip
+
+
+class _PerBatch:
+    """A prefetched source seen through the one-batch interface only (the older path)."""
+
+    def __init__(self, source: Any) -> None:
+        self.name, self.kind, self._source = source.name, source.kind, source
+
+    def fetch_batch(self, batch_id: int, handles: Any) -> Any:
+        return self._source.fetch_batch(batch_id, handles)
+
+
+def _dataset_tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(path), read_only=True)
+    tables = {
+        "authors": con.execute(
+            "SELECT * EXCLUDE (first_seen_run, last_changed_run) FROM authors ORDER BY id"
+        ).fetchall(),
+        "outcomes": con.execute(
+            "SELECT * EXCLUDE (run_id) FROM handle_outcomes ORDER BY handle_key"
+        ).fetchall(),
+        "snapshots": con.execute(
+            "SELECT * EXCLUDE (run_id) FROM author_snapshots ORDER BY id"
+        ).fetchall(),
+    }
+    con.close()
+    return tables
+
+
+def test_the_bulk_path_gives_the_per_batch_paths_dataset_and_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import influx_etl.pipeline as pipeline_module
+    import influx_etl.sources as sources_module
+
+    monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2025-11-20T10:00:00.000Z")
+    users_file = prefetched_file(tmp_path / "users.jsonl")
+    seed_file = write_seeds(tmp_path / "seeds", FILE_HANDLES)
+    bulk = run_harvest(
+        replace(config_for(tmp_path / "bulk", [seed_file], f"prefetched:{users_file}"))
+    )
+    opened = pipeline_module.open_source
+
+    @contextmanager
+    def per_batch(settings: LookupSettings, observer: Any = None) -> Iterator[Any]:
+        with opened(settings, observer) as source:
+            yield _PerBatch(source)
+
+    monkeypatch.setattr(pipeline_module, "open_source", per_batch)
+    batched = run_harvest(config_for(tmp_path / "batched", [seed_file], f"prefetched:{users_file}"))
+
+    assert bulk.funnel == batched.funnel
+    assert (bulk.funnel["found"], bulk.funnel["not_found"], bulk.funnel["suspended"]) == (6, 1, 1)
+    assert bulk.funnel["kept"] == 4  # FileBig, Wrapped, InList and Verified (blue, 40k)
+    for name in ("latest.jsonl", "latest.jsonl.gz", "latest.parquet", "latest.csv"):
+        assert (bulk.export_dir / name).read_bytes() == (batched.export_dir / name).read_bytes()
+    assert _dataset_tables(bulk.dataset) == _dataset_tables(batched.dataset)
+    # the later line of a user wins, as in the per-batch reading
+    records = {r["handle"]: r for r in exported(bulk.export_dir)}
+    assert records["FileBig"]["followers_count"] == 750_000
+    # the bulk run stored references to the file, not its content
+    con = duckdb.connect(str(bulk.dataset), read_only=True)
+    stored = con.execute(
+        "SELECT count(*), count(body), count(raw_file) FROM raw_lookups"
+    ).fetchall()
+    reference = json.loads(
+        con.execute("SELECT any_value(raw_file) FROM raw_lookups").fetchall()[0][0]
+    )
+    con.close()
+    assert stored[0][0] == stored[0][2] > 0 and stored[0][1] == 0
+    assert reference["sha256"] == hashlib.sha256(users_file.read_bytes()).hexdigest()
+    assert reference["bytes"] == users_file.stat().st_size
+
+
+def test_a_prefetched_run_replays_and_refuses_a_changed_file(tmp_path: Path) -> None:
+    users_file = prefetched_file(tmp_path / "users.jsonl")
+    seed_file = write_seeds(tmp_path / "seeds", FILE_HANDLES)
+    config = config_for(tmp_path, [seed_file], f"prefetched:{users_file}")
+    first = run_harvest(config)
+    replayed = replay_run(replace(config, thresholds=Thresholds(min_followers=1_000)))
+    assert replayed.funnel["looked_up"] == first.funnel["looked_up"]
+    assert replayed.funnel["kept"] == first.funnel["kept"] + 1  # SmallInList (1,000) now passes
+    with users_file.open("a", encoding="utf-8") as more:
+        more.write(json.dumps(user("2099", "LateComer", 99_000)) + "\n")
+    with pytest.raises(SourceError, match=r"users\.jsonl changed since it was looked up"):
+        replay_run(config)
+    users_file.unlink()
+    with pytest.raises(SourceError, match="cannot be read"):
+        replay_run(config)
+
+
+def test_an_interrupted_prefetched_run_resumes_from_its_references(tmp_path: Path) -> None:
+    users_file = prefetched_file(tmp_path / "users.jsonl")
+    seed_file = write_seeds(tmp_path / "seeds", FILE_HANDLES)
+    config = replace(
+        config_for(tmp_path / "a", [seed_file], f"prefetched:{users_file}"),
+        lookup=LookupSettings(source=f"prefetched:{users_file}", batch_size=2),
+    )
+
+    def stop_once_stored(_batch: object, done: int, _total: int) -> None:
+        if done == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_harvest(config, progress=stop_once_stored)
+    report = run_harvest(config)
+    clean = run_harvest(replace(config, outputs=OutputPaths(data_dir=tmp_path / "b")))
+    assert report.batches == 0  # every handle was answered by the stored references
+    con = duckdb.connect(str(report.dataset), read_only=True)
+    runs = con.execute("SELECT run_id, status FROM runs").fetchall()
+    con.close()
+    assert runs == [(report.run_id, "succeeded")]
+    assert report.funnel == clean.funnel
+    assert _without_fetch_times(exported(report.export_dir)) == _without_fetch_times(
+        exported(clean.export_dir)
+    )

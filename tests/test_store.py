@@ -15,7 +15,6 @@ from influx_etl.sources import RawBatch
 from influx_etl.store import SCHEMA_VERSION, Store
 
 
-
 def author(user_id: str, handle: str, followers: int = 100_000, **changes: Any) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(AUTHORS_SCHEMA)
     row.update(
@@ -181,3 +180,100 @@ def test_runs_record_their_arguments_and_outcome(store: Store) -> None:
     store.finish_run("r1", "2026-01-01T00:01:00Z", "succeeded", {"kept": 3})
     run = store.runs().row(0, named=True)
     assert run["status"] == "succeeded" and '"kept": 3' in run["counts"]
+
+
+def test_a_version_1_file_is_migrated_forward_keeping_its_authors(tmp_path: Path) -> None:
+    from influx_etl.store import _MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(_MIGRATIONS[1])
+    con.execute("INSERT INTO dataset_info VALUES ('kind', 'live'), ('schema_version', '1')")
+    con.close()
+    con = duckdb.connect(str(path))
+    con.execute(
+        "INSERT INTO authors (id, handle, name, handle_key, first_seen_run, last_changed_run, "
+        "last_refresh_at) VALUES ('9', 'old', 'Old', 'old', 'r0', 'r0', '2025-01-01T00:00:00Z')"
+    )
+    con.close()
+    with Store.open(path, "live") as store:  # opening migrates the file forward
+        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.stale_handles("2026-01-01T00:00:00Z") == ["old"]  # last_checked_at filled
+        store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
+        assert store.snapshots("1").height == 1
+        assert store.banned().is_empty()
+
+
+def test_a_banned_author_leaves_and_never_reenters(store: Store) -> None:
+    store.integrate(
+        "r1", outcomes(), authors(author("1", "alice"), author("2", "bob")), NO_IDS, NO_REJECTS
+    )
+    assert store.ban("@Alice", "asked to be removed", "2026-01-02T00:00:00Z") is True
+    assert store.authors()["id"].to_list() == ["2"]
+    # found again later, even under a new handle: it stays out
+    result = store.integrate(
+        "r2", outcomes(), authors(author("1", "alice_renamed")), NO_IDS, NO_REJECTS
+    )
+    assert (result.new, result.banned) == (0, 1)
+    assert store.authors()["id"].to_list() == ["2"]
+    assert store.banned().row(0, named=True)["ban_reason"] == "asked to be removed"
+
+
+def test_a_ban_needs_a_reason(store: Store) -> None:
+    with pytest.raises(StoreError, match="reason"):
+        store.ban("alice", "  ", "2026-01-02T00:00:00Z")
+
+
+def test_seed_files_and_topics_accumulate_across_runs(store: Store) -> None:
+    store.integrate(
+        "r1",
+        outcomes(),
+        authors(author("1", "alice", seed_files=["a.csv"], topic_tags=["ai"])),
+        NO_IDS,
+        NO_REJECTS,
+    )
+    store.integrate(
+        "r2",
+        outcomes(),
+        authors(author("1", "alice", seed_files=["b.csv"], topic_tags=["vc"])),
+        NO_IDS,
+        NO_REJECTS,
+    )
+    row = store.authors().row(0, named=True)
+    assert row["seed_files"] == ["a.csv", "b.csv"]
+    assert row["topic_tags"] == ["ai", "vc"]
+
+
+def test_each_distinct_lookup_leaves_a_snapshot(store: Store) -> None:
+    def at(when: str, followers: int) -> pl.DataFrame:
+        source = [{"method": "x-api-v2", "fetched_at": when, "evidence": "test"}]
+        return authors(
+            author("1", "alice", followers=followers, sources=source, last_refresh_at=when)
+        )
+
+    store.integrate("r1", outcomes(), at("2026-01-01T00:00:00Z", 100_000), NO_IDS, NO_REJECTS)
+    store.integrate("r2", outcomes(), at("2026-02-01T00:00:00Z", 120_000), NO_IDS, NO_REJECTS)
+    store.integrate(
+        "r3", outcomes(), at("2026-02-01T00:00:00Z", 120_000), NO_IDS, NO_REJECTS
+    )  # a replay
+    snapshots = store.snapshots("1")
+    assert snapshots.select("fetched_at", "followers_count").rows() == [
+        ("2026-01-01T00:00:00Z", 100_000),
+        ("2026-02-01T00:00:00Z", 120_000),
+    ]
+
+
+def test_stale_handles_are_those_last_checked_before_the_cutoff(store: Store) -> None:
+    old = [{"method": "x-api-v2", "fetched_at": "2026-01-01T00:00:00Z", "evidence": "t"}]
+    new = [{"method": "x-api-v2", "fetched_at": "2026-03-01T00:00:00Z", "evidence": "t"}]
+    both = authors(author("1", "alice", sources=old), author("2", "bob", sources=new))
+    store.integrate("r1", outcomes(), both, NO_IDS, NO_REJECTS)
+    assert store.stale_handles("2026-02-01T00:00:00Z") == ["alice"]
+
+
+def test_processed_seed_files_are_known_by_content(store: Store) -> None:
+    files = pl.DataFrame({"name": ["a.csv"], "path": ["lists/a.csv"], "sha256": ["f" * 64]})
+    store.record_seed_files("r1", files)
+    assert store.processed_seed_hashes() == set()
+    store.mark_seed_files_processed("r1", ["f" * 64])
+    assert store.processed_seed_hashes() == {"f" * 64}

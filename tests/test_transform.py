@@ -480,3 +480,24 @@ def test_documents_keep_unicode_as_is(shared_real_users: Path) -> None:
     assert [document["ext"].get("description") for document in documents] == authors[
         "description"
     ].to_list()
+
+
+def test_composite_fields_close_ext_when_the_frame_has_them() -> None:
+    authors = records(kept_frame([api_user()]))
+    scored = authors.with_columns(
+        score=pl.lit(50.0),
+        quality_score=pl.lit(25.0),
+        activity_score=pl.lit(12.5),
+        relevance_score=pl.lit(50.0),
+        composite_score=pl.lit(30.0),
+        rank_topic=pl.lit(
+            [{"topic": "tech_ceo", "rank": 3}],
+            dtype=pl.List(pl.Struct({"topic": pl.String, "rank": pl.Int64})),
+        ),
+    )
+    (document,) = [json.loads(text) for text in transform.record_documents(scored)["json"]]
+    assert list(document["ext"])[-5:] == ["origin", *transform.SCORE_EXT_FIELDS]
+    assert document["ext"]["rank_topic"] == [{"topic": "tech_ceo", "rank": 3}]
+    assert document["ext"]["composite_score"] == 30.0
+    (plain,) = documents_of(authors)
+    assert not set(transform.SCORE_EXT_FIELDS) & set(plain["ext"])

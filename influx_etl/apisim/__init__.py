@@ -13,6 +13,7 @@ from influx_etl.apisim.server import (
     ApiServerConfig,
     RunningServer,
     ServerStats,
+    UserLookup,
     start_server,
 )
 from influx_etl.apisim.synthetic import (
@@ -47,6 +48,7 @@ __all__ = [
     "Population",
     "RunningServer",
     "ServerStats",
+    "UserLookup",
     "handle_status",
     "iter_synthetic_handles",
     "load_population",

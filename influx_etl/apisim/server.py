@@ -10,16 +10,25 @@ deterministic synthetic generator. Every served user object carries the non-API 
 
 Order of checks for each request, which tests and benchmarks may rely on:
 
-1. injected fault: the first ``fail_first_n`` requests get ``fail_status`` (default 503);
+1. injected fault: the first ``fail_first_n`` requests get ``fail_status`` (default 503); then,
+   drawn at random (seeded by ``seed``) per request: a 429 with ``retry-after``
+   (``fault_429_rate``), a 500/502/503/504 (``fault_5xx_rate``), a response held for
+   ``fault_hold_s`` before a 504 (``fault_timeout_rate``: longer than the client waits), or a 200
+   whose body is not a usable document (``fault_malformed_rate``: truncated JSON, or an object
+   with neither ``data`` nor ``errors``);
 2. token: with ``required_token`` set, a missing or different bearer token gets 401;
 3. rate limit: the request is counted in its endpoint's window (each endpoint has its own budget,
    as on the real API); past ``rate_limit`` it gets 429;
-4. parameters: invalid ones get 400 with the API's problem body;
-5. lookup: 200, after sleeping ``latency_s + per_user_latency_s * len(usernames)``.
+4. parameters: invalid ones get 400 with the API's problem body, and so does a request naming
+   one of ``invalid_handles`` (handles the API refuses although they look valid);
+5. lookup: 200, after sleeping ``latency_s + per_user_latency_s * len(usernames)``; with
+   ``fault_partial_rate``, that share of the found users is left out of the answer instead
+   (half of them silently, half with a ``Service Unavailable`` entry in ``errors``).
 
 Only steps 3-5 consume rate budget. Every response, errors included, carries ``x-rate-limit-limit``,
 ``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (epoch seconds). Without ``rate_limit`` the
-budget is not enforced and the headers report :data:`UNENFORCED_RATE_LIMIT`.
+budget is not enforced and the headers report :data:`UNENFORCED_RATE_LIMIT`. Windows of a second
+or longer open at a whole second, so the reset the headers state is exact.
 """
 
 from __future__ import annotations
@@ -30,12 +39,13 @@ import ipaddress
 import json
 import logging
 import math
+import random
 import socket
 import socketserver
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -152,6 +162,17 @@ class ApiServerConfig:
     required_token: Secret | str | None = field(default=None, repr=False)
     fail_first_n: int = 0
     fail_status: int = 503
+    fault_429_rate: float = 0.0
+    fault_5xx_rate: float = 0.0
+    fault_timeout_rate: float = 0.0
+    fault_malformed_rate: float = 0.0
+    fault_partial_rate: float = 0.0
+    fault_hold_s: float = 35.0
+    """How long a ``fault_timeout_rate`` response is held (the pipeline's client waits 30 s)."""
+    fault_retry_after_s: int = 1
+    """``retry-after`` of the injected 429s (whole seconds, as HTTP has it)."""
+    invalid_handles: frozenset[str] = frozenset()
+    """Handles (any case) whose presence in a request makes it a 400."""
 
     def __post_init__(self) -> None:
         _loopback(self.host)
@@ -172,6 +193,24 @@ class ApiServerConfig:
                 f"fail_status must be one of {', '.join(map(str, INJECTABLE_STATUSES))}, "
                 f"got {self.fail_status}"
             )
+        rates = (
+            self.fault_429_rate,
+            self.fault_5xx_rate,
+            self.fault_timeout_rate,
+            self.fault_malformed_rate,
+        )
+        if not all(0.0 <= rate <= 1.0 for rate in (*rates, self.fault_partial_rate)):
+            raise ConfigError("fault rates must be between 0 and 1")
+        if sum(rates) > 1.0:
+            raise ConfigError(
+                f"the 429, 5xx, timeout and malformed fault rates add up to {sum(rates):g}; "
+                "they must add up to at most 1"
+            )
+        if self.fault_hold_s < 0 or self.fault_retry_after_s < 0:
+            raise ConfigError("fault_hold_s and fault_retry_after_s must be >= 0")
+        object.__setattr__(
+            self, "invalid_handles", frozenset(h.lower() for h in self.invalid_handles)
+        )
         if isinstance(self.required_token, str):
             if not self.required_token:
                 raise ConfigError("required_token must not be empty (use None for no token)")
@@ -206,6 +245,21 @@ class ApiServerConfig:
         ]
         if self.fail_first_n:
             lines.append(f"faults: first {self.fail_first_n} requests answer {self.fail_status}")
+        random_faults = {
+            "429": self.fault_429_rate,
+            "5xx": self.fault_5xx_rate,
+            f"timeout ({self.fault_hold_s:g} s)": self.fault_timeout_rate,
+            "malformed body": self.fault_malformed_rate,
+            "partial answer (per user)": self.fault_partial_rate,
+        }
+        if any(random_faults.values()):
+            lines.append(
+                "random faults (seed "
+                f"{self.seed}): "
+                + ", ".join(f"{name} {rate:.0%}" for name, rate in random_faults.items() if rate)
+            )
+        if self.invalid_handles:
+            lines.append(f"handles refused with 400: {len(self.invalid_handles)}")
         return lines
 
 
@@ -217,6 +271,11 @@ class ServerStats:
     by_endpoint: Mapping[str, int]
     by_status: Mapping[int, int]
     usernames: int
+    windows: Mapping[str, int] = field(default_factory=dict)
+    """Rate-limit windows opened per endpoint (by a request that consumed budget)."""
+    faults: Mapping[str, int] = field(default_factory=dict)
+    """Injected faults by kind: ``fail_first_n``, ``429``, ``5xx``, ``timeout``, ``malformed``,
+    ``partial`` (users left out)."""
 
 
 @dataclass
@@ -230,6 +289,10 @@ class _Reply:
     status: int
     body: Mapping[str, Any]
     usernames: int = 0
+    raw: bytes | None = None
+    """Sent instead of ``body`` (a malformed payload)."""
+    hold_s: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class _ApiState:
@@ -245,7 +308,13 @@ class _ApiState:
         self._by_status: Counter[int] = Counter()
         self._usernames = 0
         self._windows: dict[str, _Window] = {}
+        self._windows_opened: Counter[str] = Counter()
+        self._faults: Counter[str] = Counter()
         self._failures_left = config.fail_first_n
+        # separate streams: which request gets which fault does not depend on how the
+        # lookups of concurrent requests interleave
+        self._random = random.Random(config.seed)
+        self._partial_random = random.Random(config.seed + 1)
 
         @functools.lru_cache(maxsize=_SYNTHETIC_CACHE_SIZE)
         def cached_synthetic_user(key: str) -> Mapping[str, Any]:
@@ -255,17 +324,50 @@ class _ApiState:
 
     def _window(self, endpoint: str, now: float) -> _Window:
         window = self._windows.get(endpoint)
-        # like the real API, a window opens at the first request after the previous one closed
+        # like the real API, a window opens at the first request after the previous one closed;
+        # at a whole second (when a window lasts that long), so the reset header is exact
         if window is None or now >= window.started_at + self.config.window_s:
-            window = self._windows[endpoint] = _Window(started_at=now)
+            start = math.floor(now) if self.config.window_s >= 1 else now
+            window = self._windows[endpoint] = _Window(started_at=start)
         return window
 
     def take_failure(self) -> bool:
         with self._lock:
             if self._failures_left > 0:
                 self._failures_left -= 1
+                self._faults["fail_first_n"] += 1
                 return True
             return False
+
+    def draw_fault(self) -> tuple[str, int] | None:
+        """The random fault this request gets, if any (``429``, ``5xx``, ``timeout``,
+        ``malformed``), with a variant number (which 5xx, which malformed body)."""
+        config = self.config
+        with self._lock:
+            draw = self._random.random()
+            variant = self._random.randrange(1 << 16)
+            for kind, rate in (
+                ("429", config.fault_429_rate),
+                ("5xx", config.fault_5xx_rate),
+                ("timeout", config.fault_timeout_rate),
+                ("malformed", config.fault_malformed_rate),
+            ):
+                if draw < rate:
+                    self._faults[kind] += 1
+                    return kind, variant
+                draw -= rate
+            return None
+
+    def partial_fault(self) -> str | None:
+        """Whether to leave one found user out: ``omit`` it, or answer it with an ``error``."""
+        rate = self.config.fault_partial_rate
+        if not rate:
+            return None
+        with self._lock:
+            if self._partial_random.random() >= rate:
+                return None
+            self._faults["partial"] += 1
+            return "omit" if self._partial_random.random() < 0.5 else "error"
 
     def rate_headers(self, endpoint: str, *, consume: bool) -> tuple[bool, dict[str, str]]:
         """Count a request when ``consume`` and say whether it is within the budget."""
@@ -276,6 +378,8 @@ class _ApiState:
                 enforced = self.config.rate_limit is not None
                 allowed = not enforced or window.used < self.limit
                 if allowed:
+                    if window.used == 0:
+                        self._windows_opened[endpoint] += 1
                     window.used += 1
             headers = {
                 "x-rate-limit-limit": str(self.limit),
@@ -298,6 +402,8 @@ class _ApiState:
                 by_endpoint=dict(self._by_endpoint),
                 by_status=dict(self._by_status),
                 usernames=self._usernames,
+                windows=dict(self._windows_opened),
+                faults=dict(self._faults),
             )
 
     def resolve(self, key: str) -> tuple[HandleStatus, Mapping[str, Any] | None]:
@@ -312,6 +418,23 @@ class _ApiState:
 
 def _invalid(errors: list[dict[str, Any]]) -> _Reply:
     return _Reply(400, {"errors": errors, **_INVALID_REQUEST})
+
+
+def _injected(config: ApiServerConfig, fault: str, variant: int) -> _Reply:
+    """The reply of an injected fault (step 1 of the module doc)."""
+    if fault == "fail_first_n":
+        return _problem(config.fail_status, "Injected fault (fail_first_n)")
+    if fault == "429":
+        reply = _problem(429, "Injected fault: too many requests")
+        return _Reply(429, reply.body, headers={"retry-after": str(config.fault_retry_after_s)})
+    if fault == "5xx":
+        status = INJECTABLE_STATUSES[variant % len(INJECTABLE_STATUSES)]
+        return _problem(status, f"Injected fault: {_REASONS[status]}")
+    if fault == "timeout":
+        reply = _problem(504, "Injected fault: held past the client's timeout")
+        return _Reply(504, reply.body, hold_s=config.fault_hold_s)
+    bodies = (b'{"data":[{"id":"1","username":"trunc', b'{"meta":{"result_count":0}}')
+    return _Reply(200, {}, raw=bodies[variant % len(bodies)])
 
 
 def _problem(status: int, detail: str | None = None) -> _Reply:
@@ -367,6 +490,18 @@ def _user_error(status: HandleStatus, value: str, parameter: str) -> dict[str, A
     }
 
 
+def _unavailable_error(value: str, parameter: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "detail": f"Injected partial error: [{value}] could not be looked up right now.",
+        "title": "Service Unavailable",
+        "resource_type": "user",
+        "parameter": parameter,
+        "resource_id": value,
+        "type": "about:blank",
+    }
+
+
 @dataclass(frozen=True)
 class _Shape:
     user_fields: tuple[str, ...]
@@ -400,6 +535,11 @@ def _lookup(state: _ApiState, requested: list[str], parameter: str, shape: _Shap
         status, user = state.resolve(key)
         if user is None:
             errors.append(_user_error(status, value, parameter))
+            continue
+        partial = state.partial_fault()
+        if partial == "error":
+            errors.append(_unavailable_error(value, parameter))
+        if partial is not None:
             continue
         data.append(_served_user(user, shape))
         pinned_id = user.get("pinned_tweet_id")
@@ -458,12 +598,15 @@ def _answer(state: _ApiState, endpoint: str, username: str | None, raw_query: st
             errors.extend(
                 _handle_error(parameter, value)
                 for value in requested
-                if not HANDLE_PATTERN.match(value)
+                if not HANDLE_PATTERN.match(value) or value.lower() in state.config.invalid_handles
             )
     else:
         parameter = "username"
         requested = [username or ""]
-        if not HANDLE_PATTERN.match(requested[0]):
+        if (
+            not HANDLE_PATTERN.match(requested[0])
+            or requested[0].lower() in state.config.invalid_handles
+        ):
             errors.append(_handle_error(parameter, requested[0]))
     if errors:
         return _invalid(errors)
@@ -520,16 +663,24 @@ class _ApiHandler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), mask_secrets(format % args))
 
     def _send(self, reply: _Reply, endpoint: str, headers: Mapping[str, str]) -> None:
-        payload = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = (
+            reply.raw
+            if reply.raw is not None
+            else json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+        )
         self.server.state.record(endpoint, reply.status, reply.usernames)
-        self.send_response(reply.status, _REASONS.get(reply.status))
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.send_response(reply.status, _REASONS.get(reply.status))
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in {**headers, **reply.headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # the client gave up first (an injected timeout): nobody is left to answer
+            self.close_connection = True
 
     def _authorized(self) -> bool:
         expected = self.server.state.config.token
@@ -547,9 +698,10 @@ class _ApiHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         endpoint, username = _route(url.path)
         reply: _Reply
-        if state.take_failure():
+        fault = ("fail_first_n", 0) if state.take_failure() else state.draw_fault()
+        if fault is not None:
             _, headers = state.rate_headers(endpoint, consume=False)
-            reply = _problem(config.fail_status, "Injected fault (fail_first_n)")
+            reply = _injected(config, *fault)
         elif not self._authorized():
             _, headers = state.rate_headers(endpoint, consume=False)
             reply = _problem(401)
@@ -566,7 +718,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
                     # a bug here must look like a server error to the client, not a dropped socket
                     logger.exception("error answering %s", mask_secrets(url.path))
                     reply = _problem(500)
-        delay = config.latency_s + config.per_user_latency_s * reply.usernames
+        delay = config.latency_s + config.per_user_latency_s * reply.usernames + reply.hold_s
         if delay > 0:
             time.sleep(delay)
         self._send(reply, endpoint, headers)
@@ -652,6 +804,36 @@ class RunningServer:
         return f"RunningServer({self.base_url})"
 
 
+def _loaded_population(config: ApiServerConfig) -> Mapping[str, Mapping[str, Any]]:
+    source = config.population
+    if source is None:
+        return {}
+    if isinstance(source, Path | str):
+        return load_population(source)
+    return population_from_users(source.values())
+
+
+class UserLookup:
+    """The embedded server's answers without HTTP, for other front ends (e.g. an MCP server).
+
+    ``document(usernames)`` is the ``/2/users/by`` document the server would send for a request
+    with every user field and the pinned-post expansion (faults other than partial answers and
+    the rate limit do not apply: they belong to HTTP).
+    """
+
+    def __init__(self, config: ApiServerConfig | None = None) -> None:
+        self.config = config or ApiServerConfig()
+        self._state = _ApiState(self.config, _loaded_population(self.config))
+
+    def document(self, usernames: Sequence[str]) -> dict[str, Any]:
+        shape = _Shape(
+            user_fields=tuple(sorted(USER_FIELDS)),
+            pinned=True,
+            tweet_fields=(*DEFAULT_TWEET_FIELDS, "created_at", "public_metrics"),
+        )
+        return dict(_lookup(self._state, list(usernames), "usernames", shape).body)
+
+
 def start_server(config: ApiServerConfig | None = None) -> RunningServer:
     """Load the population, bind the loopback port and serve on a daemon thread.
 
@@ -659,13 +841,7 @@ def start_server(config: ApiServerConfig | None = None) -> RunningServer:
     :class:`~influx_etl.errors.ConfigError` when the port cannot be bound.
     """
     config = config or ApiServerConfig()
-    source = config.population
-    if source is None:
-        population: Mapping[str, Mapping[str, Any]] = {}
-    elif isinstance(source, Path | str):
-        population = load_population(source)
-    else:
-        population = population_from_users(source.values())
+    population = _loaded_population(config)
     address = _loopback(config.host)
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     state = _ApiState(config, population)

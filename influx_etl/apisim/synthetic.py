@@ -59,13 +59,36 @@ _FIRST_NAMES: Final = (
     "liam", "maya", "noah", "olga", "priya", "quinn", "rosa", "sam", "tariq", "uma", "victor",
     "wen", "xavier", "yara", "zoe", "amir", "bea", "chen", "dara", "emre", "fatima", "gus", "hana",
     "ivan", "jo", "kenji", "lena", "marco", "nia", "omar", "pablo", "ravi", "sofia", "tom", "yuki",
+    "alex", "bruno", "chloe", "diego", "erin", "felix", "gia", "hugo", "isla", "jack", "kai",
+    "lucas", "mia", "nora", "oscar", "paula", "raj", "sara", "theo", "vera", "will", "ximena",
+    "yusuf", "zain", "ada", "boris", "cleo", "dev", "eva", "finn", "gabe", "helen", "ian", "julia",
+    "karim", "leo", "mateo", "nadia", "otto", "petra", "rhea", "sean", "tara", "ugo", "vivian",
+    "wei", "yan", "zara", "aisha", "carlos", "daniel", "emma", "george", "hannah", "james",
+    "laura", "mark", "nina", "peter", "rachel", "simon", "tina", "adam", "beth", "colin", "dan",
 )  # fmt: skip
 _LAST_NAMES: Final = (
     "kim", "smith", "garcia", "nguyen", "mueller", "rossi", "tanaka", "okafor", "silva", "novak",
     "haddad", "patel", "cohen", "larsen", "moreau", "ivanova", "chen", "diaz", "ali", "berg",
     "costa", "singh", "wright", "fischer", "sato", "kowalski", "ahmed", "lopez", "walker", "yilmaz",
+    "brown", "jones", "miller", "davis", "wilson", "taylor", "thomas", "moore", "martin", "lee",
+    "clark", "lewis", "young", "hall", "allen", "king", "scott", "green", "baker", "adams",
+    "nelson", "hill", "campbell", "mitchell", "roberts", "carter", "phillips", "evans", "turner",
+    "torres", "parker", "collins", "edwards", "stewart", "morris", "murphy", "cook", "rogers",
+    "morgan", "cooper", "peterson", "reed", "bailey", "bell", "gomez", "kelly", "howard", "ward",
+    "cox", "ramos", "watson", "brooks", "sanders", "price", "bennett", "wood", "barnes", "ross",
+    "henderson", "jenkins", "perry", "powell", "long", "patterson", "hughes", "flores", "meyer",
+    "schmidt", "weber", "wagner", "becker", "hoffmann", "dubois", "bernard", "petit", "romano",
+    "ricci", "marino", "suzuki", "takahashi", "watanabe", "park", "choi", "jung", "kang", "wang",
+    "li", "zhang", "liu", "yang", "huang", "kumar", "sharma", "gupta", "reddy", "das", "khan",
 )  # fmt: skip
-_HANDLE_STYLES: Final = ("{f}{l}", "{f}_{l}", "{f}{l0}", "the{l}", "{f}", "real{f}", "{f}_{l0}")
+_HANDLE_STYLES: Final = (
+    "{f}{l}", "{f}_{l}", "{f}{l0}", "the{l}", "{f}", "real{f}", "{f}_{l0}", "{f0}{l}", "{l}{f}",
+    "{f}{l}_", "its{f}{l}", "{f}_{l}_", "im{f}", "hey{f}",
+)  # fmt: skip
+_HANDLE_BASE_LENGTH: Final = 11
+"""Longest name part of a synthetic handle: leaves room for a numeric suffix of up to 4 digits."""
+_SUFFIXES_PER_BASE: Final = 10_000
+"""Numeric suffixes of a name part: none, then 1 to 9999."""
 
 _ROLES: Final = (
     "Software engineer", "Founder", "Co-founder & CEO", "Research scientist", "Investor",
@@ -381,15 +404,28 @@ def pinned_tweet(tweet_id: str, *, author_id: str, seed: int = 0) -> dict[str, A
 
 
 def iter_synthetic_handles(seed: int = 0) -> Iterator[str]:
-    """An endless stream of distinct, valid, lower-case handles (``annakim0``, ``ivan_s2``...)."""
+    """An endless stream of distinct, valid, lower-case handles (``annakim``, ``ivan_s2``...).
+
+    A handle is a name part (no digits, at most :data:`_HANDLE_BASE_LENGTH` characters) drawn
+    from first and last names, plus the number of earlier handles with that name part (none for
+    the first, then 1, 2... up to 9999), the way people take ``annakim7`` when ``annakim`` is
+    gone. Name part and suffix split apart unambiguously (the suffix is the trailing digits), so
+    handles are distinct; suffixes stay short at any count (about 30,000 name parts; a name part
+    whose 10,000 suffixes are used up is drawn no more), so they never look like the generated
+    ``name123456`` handles of bot farms. The stream depends on ``seed`` only.
+    """
     rng = _rng(_digest("handles", seed))
-    for index in itertools.count():
+    taken: dict[str, int] = {}
+    while True:
         first = rng.choice(_FIRST_NAMES)
         last = rng.choice(_LAST_NAMES)
-        base = rng.choice(_HANDLE_STYLES).format(f=first, l=last, l0=last[0])
-        suffix = str(index)
-        # the base never contains digits, so the trailing index alone keeps handles distinct
-        yield base[: 15 - len(suffix)] + suffix
+        style = rng.choice(_HANDLE_STYLES)
+        base = style.format(f=first, l=last, f0=first[0], l0=last[0])[:_HANDLE_BASE_LENGTH]
+        earlier = taken.get(base, 0)
+        if earlier >= _SUFFIXES_PER_BASE:
+            continue
+        taken[base] = earlier + 1
+        yield base + (str(earlier) if earlier else "")
 
 
 def synthetic_handles(count: int, seed: int = 0) -> list[str]:

@@ -122,6 +122,65 @@ def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     show_default=True,
     help="HTTP status of the injected faults.",
 )
+@click.option(
+    "--fault-429-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fault injection: share of requests answered 429 with retry-after (seeded by --seed).",
+)
+@click.option(
+    "--fault-5xx-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fault injection: share of requests answered 500, 502, 503 or 504.",
+)
+@click.option(
+    "--fault-timeout-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fault injection: share of requests held for --fault-hold-seconds, then 504.",
+)
+@click.option(
+    "--fault-malformed-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fault injection: share of requests answered 200 with a body that is not a lookup "
+    "document (truncated JSON, or neither data nor errors).",
+)
+@click.option(
+    "--fault-partial-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fault injection: share of found users left out of an answer (silently, or with a "
+    "Service Unavailable entry in errors).",
+)
+@click.option(
+    "--fault-hold-seconds",
+    type=click.FloatRange(min=0),
+    default=35.0,
+    show_default=True,
+    help="How long an injected timeout holds the response (the harvester waits 30 s).",
+)
+@click.option(
+    "--fault-retry-after",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="retry-after (seconds) of the injected 429s.",
+)
+@click.option(
+    "--invalid-handle",
+    "invalid_handles",
+    multiple=True,
+    metavar="HANDLE",
+    help="Answer any request naming HANDLE with 400, as the API does for handles it refuses "
+    "(repeat for several).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (never its headers).")
 def main(
     host: str,
@@ -136,6 +195,14 @@ def main(
     seed: int,
     fail_first_n: int,
     fail_status: str,
+    fault_429_rate: float,
+    fault_5xx_rate: float,
+    fault_timeout_rate: float,
+    fault_malformed_rate: float,
+    fault_partial_rate: float,
+    fault_hold_seconds: float,
+    fault_retry_after: int,
+    invalid_handles: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Serve the X API v2 user lookup (GET /2/users/by, GET /2/users/by/username/NAME) on a
@@ -174,6 +241,14 @@ def main(
             required_token=token,
             fail_first_n=fail_first_n,
             fail_status=int(fail_status),
+            fault_429_rate=fault_429_rate,
+            fault_5xx_rate=fault_5xx_rate,
+            fault_timeout_rate=fault_timeout_rate,
+            fault_malformed_rate=fault_malformed_rate,
+            fault_partial_rate=fault_partial_rate,
+            fault_hold_s=fault_hold_seconds,
+            fault_retry_after_s=fault_retry_after,
+            invalid_handles=frozenset(invalid_handles),
         )
         server = start_server(config)
     except InfluxError as error:

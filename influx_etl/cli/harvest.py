@@ -19,15 +19,22 @@ from influx_etl.config import (
     DEFAULT_BASE_URL,
     DEFAULT_SCHEMA,
     MAX_BATCH_SIZE,
+    MCP_AUTH_VARIABLES,
+    PACKAGE_DIR,
+    TOKEN_VARIABLES,
     LookupSettings,
     OutputPaths,
     PipelineConfig,
     RuleFiles,
+    Secret,
     Thresholds,
+    current_operator,
+    repository_root,
+    secret_from_file,
     token_from_environment,
 )
-from influx_etl.errors import InfluxError
-from influx_etl.sources import RawBatch
+from influx_etl.errors import InfluxError, SecretMaskingFilter
+from influx_etl.progress import HarvestProgress
 
 log = logging.getLogger("influx_etl")
 
@@ -43,6 +50,7 @@ FUNNEL_LABELS = (
     ("below_threshold", "below the entry threshold"),
     ("brand", "brand / official / media"),
     ("risk", "risky"),
+    ("banned", "banned (asked to be removed)"),
     ("kept", "kept"),
     ("invalid_records", "failed schema validation"),
     ("new", "new in the dataset"),
@@ -53,16 +61,72 @@ FUNNEL_LABELS = (
 )
 
 
-def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--source",
             default="auto",
             show_default=True,
-            help="Where users are looked up: auto (X API when X_BEARER_TOKEN or "
-            "TWITTER_BEARER_TOKEN is set, else the embedded server), x-api, embedded, "
-            "prefetched:FILE (saved user objects, JSONL) or http://HOST:PORT (a running "
-            "influx-api-sim).",
+            help="Where users are looked up: auto (x-api when a token is set, else sim), "
+            "x-api (the X API), sim (the embedded server; alias: embedded), prefetched:FILE "
+            "(saved user objects or API responses, JSONL), mcp (the Rube MCP route: see "
+            "--mcp-url) or http://HOST:PORT (a running influx-api-sim).",
+        ),
+        click.option(
+            "--token-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Read the bearer token from this file (outside the repository; mode 600) "
+            "instead of X_BEARER_TOKEN / TWITTER_BEARER_TOKEN.",
+        ),
+        click.option(
+            "--timeout",
+            "timeout_s",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for one response.",
+        ),
+        click.option(
+            "--max-attempts",
+            type=click.IntRange(1, 50),
+            default=4,
+            show_default=True,
+            help="Tries of one request on 5xx, timeouts, connection errors and malformed bodies "
+            "(429s wait for the rate-limit window and do not count).",
+        ),
+        click.option(
+            "--max-retry-seconds",
+            "max_retry_time_s",
+            type=click.FloatRange(min=0),
+            default=300.0,
+            show_default=True,
+            help="Stop retrying one request this long after its first failure; its handles "
+            "end as failed and a later run asks again.",
+        ),
+        click.option(
+            "--mcp-url",
+            help="For --source mcp: the MCP server's streamable HTTP endpoint.",
+        ),
+        click.option(
+            "--mcp-tool",
+            type=click.Choice(["RUBE_MULTI_EXECUTE_TOOL", "TWITTER_USER_LOOKUP_BY_USERNAMES"]),
+            default="RUBE_MULTI_EXECUTE_TOOL",
+            show_default=True,
+            help="For --source mcp: call the lookup through Rube's multi-execute tool, or "
+            "directly.",
+        ),
+        click.option(
+            "--mcp-auth-header",
+            default="Authorization",
+            show_default=True,
+            help="For --source mcp: the header carrying the MCP server's credential, whose "
+            "value comes from INFLUX_MCP_AUTH or --mcp-auth-file (e.g. 'Bearer ...').",
+        ),
+        click.option(
+            "--mcp-auth-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="For --source mcp: read the auth header's value from this file (outside the "
+            "repository).",
         ),
         click.option(
             "--base-url",
@@ -189,7 +253,7 @@ def main() -> None:
     show_default=True,
     help="Folder of seed lists (*.csv with a handle column, *.txt one handle a line).",
 )
-@_common_options
+@common_options
 def run_command(seeds_dir: Path, **options: Any) -> None:
     """Run the whole pipeline over every seed list in a folder (what `make harvest` runs)."""
     _run(lambda: seeds.seed_paths(seeds_dir), None, options)
@@ -209,45 +273,55 @@ def run_command(seeds_dir: Path, **options: Any) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the exported records (JSONL) here.",
 )
-@_common_options
+@common_options
 def bulk_command(handles_files: tuple[Path, ...], out: Path | None, **options: Any) -> None:
     """Bulk-look up the handles in the given files (the original harvester's command line)."""
     _run(lambda: list(handles_files), out, options)
 
 
 def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[str, Any]) -> None:
-    _configure_logging(options["verbose"])
+    configure_logging(options["verbose"])
     try:
         extra_schemas = tuple(options["also_validate"])
         if options["from_raw"] is not None:
-            config = _config([], out, options)
+            config = config_from_options([], out, options)
             source_run = None if options["from_raw"] == "latest" else options["from_raw"]
             report = pipeline.replay_run(config, source_run, extra_schemas=extra_schemas)
         else:
-            config = _config(seed_paths(), out, options)
-            report = pipeline.run_harvest(
-                config,
-                progress=_log_progress,
-                extra_schemas=extra_schemas,
-                resume=not options["no_resume"],
-            )
+            config = config_from_options(seed_paths(), out, options)
+            with HarvestProgress() as progress:
+                report = pipeline.run_harvest(
+                    config,
+                    progress=progress,
+                    extra_schemas=extra_schemas,
+                    resume=not options["no_resume"],
+                )
     except InfluxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    _print_report(report)
+    print_report(report)
 
 
-def _config(seed_paths: list[Path], out: Path | None, options: dict[str, Any]) -> PipelineConfig:
+def config_from_options(
+    seed_paths: list[Path], out: Path | None, options: dict[str, Any]
+) -> PipelineConfig:
     allow_risk = frozenset(f.strip() for f in options["allow_risk"].split(",") if f.strip())
     return PipelineConfig(
         seed_paths=tuple(seed_paths),
         lookup=LookupSettings(
             source=options["source"],
             base_url=options["base_url"],
-            token=token_from_environment(),
+            token=_secret(options["token_file"], TOKEN_VARIABLES, "--token-file"),
             batch_size=options["batch_size"],
             parallel_batches=options["parallel_batches"],
+            timeout_s=options["timeout_s"],
+            max_attempts=options["max_attempts"],
+            max_retry_time_s=options["max_retry_time_s"],
             population=options["population"],
+            mcp_url=options["mcp_url"],
+            mcp_tool=options["mcp_tool"],
+            mcp_auth_header=options["mcp_auth_header"],
+            mcp_auth=_secret(options["mcp_auth_file"], MCP_AUTH_VARIABLES, "--mcp-auth-file"),
         ),
         thresholds=Thresholds(
             min_followers=options["min_followers"],
@@ -262,30 +336,31 @@ def _config(seed_paths: list[Path], out: Path | None, options: dict[str, Any]) -
         outputs=OutputPaths(data_dir=options["data_dir"]),
         schema_path=options["schema"],
         extra_out=out,
+        operator=current_operator(),
     )
 
 
-def _configure_logging(verbosity: int) -> None:
+def _secret(path: Path | None, variables: tuple[str, ...], flag: str) -> Secret | None:
+    """A secret from its file flag (refused inside a repository) or else its variables."""
+    if path is None:
+        return token_from_environment(variables=variables)
+    roots = {repository_root(Path.cwd()), repository_root(PACKAGE_DIR)}
+    return secret_from_file(
+        path, repositories=tuple(r for r in roots if r is not None), what=f"{flag} file"
+    )
+
+
+def configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretMaskingFilter())
     log.setLevel(min(level, logging.INFO))
 
 
-def _log_progress(batch: RawBatch, done: int, total: int) -> None:
-    status = batch.status if batch.error is None else f"failed ({batch.error})"
-    log.info(
-        "batch %d/%d (id %d): %d handles, %s",
-        done,
-        total,
-        batch.batch_id,
-        len(batch.handles),
-        status,
-    )
-
-
-def _print_report(report: pipeline.RunReport) -> None:
+def print_report(report: pipeline.RunReport) -> None:
     kind = "SYNTHETIC (embedded server; not real data)" if report.synthetic else "live"
     click.echo(f"run {report.run_id} — {kind}")
     width = max(len(label) for _, label in FUNNEL_LABELS)

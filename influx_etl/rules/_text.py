@@ -1,18 +1,24 @@
 """Text inputs and keyword matchers shared by the brand and risk stages.
 
-Keyword lists compile into ONE regex alternation per list, run once per row with
-``str.extract_all`` over a lower-cased haystack: the matched texts name the keywords that hit, and a
-non-empty result is the boolean test. Lower-casing the haystack (instead of ``(?i)``) keeps the
-alternation a plain literal set, which the Rust engine scans with a literal prefilter.
+Keyword lists compile into ONE scan per list over a lower-cased haystack (an Aho-Corasick scan for
+substrings, a regex alternation for words, see :func:`keyword_matches`): the matched texts name
+the keywords that hit. Lower-casing the haystack (instead of ``(?i)``) keeps the alternation a plain
+literal set, which the Rust engine scans with a literal prefilter. Before that, cheap literal scans
+(:func:`may_name`, ``contains_any``) tell which rows can match at all.
 
 Word boundaries (``\\b``, Unicode-aware in Polars) go only on a keyword's edge that is a letter or
 digit of a script written with spaces: ``\\bteam\\b``, ``\\b18+`` (no boundary after ``+``), and
 none around Chinese or Japanese keywords (``官方``), whose text has no spaces between words.
+
+A profile's *links* are its ``url``, the expanded links of its ``entities`` (the ``urls`` column)
+and the links written in its bio (:func:`bio_links`): ``https://…`` and bare domains such as
+``hey.com`` or ``csail.mit.edu/news``, which X turns into links when it shows the bio.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import polars as pl
@@ -30,11 +36,30 @@ _UNSPACED_SCRIPTS = (
     (0x20000, 0x3FFFF),  # CJK extensions
 )
 
-_HOST = r"^\s*(?:[A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/?#@\s]*@)?([^/?#:\s]+)"
 SHORT_LINK_HOSTS = ("t.co",)
 """The API's own link wrapper: its host says nothing about where the link goes."""
+_SHORT_LINK_PREFIXES = tuple(
+    f"{scheme}://{host}/" for scheme in ("https", "http") for host in SHORT_LINK_HOSTS
+)
 
 EMPTY_LIST = pl.lit([], dtype=pl.List(pl.String))
+
+BIO_LINK = (
+    r"https?://\S+"
+    r"|[^\s@]*@\S*"
+    r"|\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24}(?:/\S*)?"
+)
+"""Tokens of a lower-case bio that may be links, leftmost first: a URL with its scheme, anything
+with an ``@`` (e-mail addresses, @mentions, fediverse handles: consumed whole, then dropped, so
+that ``kate@nytimes.com`` is not read as a link to nytimes.com), or a bare domain with an optional
+path. A path runs to the next space, so trailing punctuation stays on it; a bare domain never
+ends with the sentence's full stop."""
+
+NOT_DOMAIN_SUFFIXES = (
+    "js", "ts", "jsx", "tsx", "mjs", "py", "rb", "rs", "md", "txt", "json", "yml", "yaml", "toml",
+    "html", "css", "pdf", "png", "jpg", "jpeg", "gif", "mp3", "mp4", "exe", "zip",
+)  # fmt: skip
+"""Last labels that name a file type or a framework (``next.js``, ``README.md``), not a domain."""
 
 
 def _is_spaced_word_char(char: str) -> bool:
@@ -69,11 +94,20 @@ def keyword_matches(
     """``List(String)`` of the names of every keyword found in the lower-case ``haystack``.
 
     ``named_keywords`` pairs a rule name (``name_kw:official_indicators:team``) with its keyword;
-    several names may share one keyword (the same word in two categories). ``extract_all`` reports
-    non-overlapping matches only, so a keyword found inside a longer one that matched (``dm for``
-    inside ``dm for money``) is added from a table computed here once, not by another scan.
-    The names come in the order the keywords occur in the haystack and may repeat (a keyword
-    found twice); callers make them unique.
+    several names may share one keyword (the same word in two categories). Every keyword that
+    occurs is reported, exactly as if each were searched for on its own, in one scan:
+
+    * substrings (no word boundaries): one Aho-Corasick scan that reports overlapping matches
+      (``extract_many``), so ``company news outlet`` yields both ``company news`` and
+      ``news outlet``, and ``dm for money`` both ``dm for`` and ``dm for money``;
+    * words: one regex alternation (``extract_all``), which reports non-overlapping matches only.
+      A keyword found inside a longer one that matched (``open source`` → ``source``) is added
+      from a table computed here once; a keyword that can begin inside another one and run past
+      its end (``google cloud`` then ``cloud flare``, see :func:`shadowable_keywords`) gets a test
+      of its own (there are none in the shipped rule files).
+
+    The names come in the order the keywords occur in the haystack (separately tested ones last),
+    may repeat (a keyword found twice) and may hold nulls; callers make them unique.
     """
     if not named_keywords:
         return EMPTY_LIST
@@ -81,6 +115,11 @@ def keyword_matches(
     names_by_keyword: dict[str, set[str]] = {keyword: set() for keyword in keywords}
     for name, keyword in named_keywords:
         names_by_keyword[keyword.lower()].add(name)
+    if not word_boundaries:
+        return _names_of(
+            haystack.str.extract_many(keywords, overlapping=True),
+            {keyword: sorted(names) for keyword, names in names_by_keyword.items()},
+        )
     matchers = {
         keyword: re.compile(keyword_regex(keyword, word_boundaries=word_boundaries))
         for keyword in keywords
@@ -95,23 +134,67 @@ def keyword_matches(
         for found in keywords
     }
     pattern = keyword_alternation(keywords, word_boundaries=word_boundaries)
-    extracted = haystack.str.extract_all(pattern)
+    scanned = _names_of(haystack.str.extract_all(pattern), implied)
+    shadowed = shadowable_keywords(keywords, word_boundaries=word_boundaries)
+    if not shadowed:
+        return scanned
+    tested = [
+        pl.when(
+            haystack.str.contains(keyword_regex(keyword, word_boundaries=word_boundaries))
+        ).then(pl.lit(name))
+        for keyword in sorted(shadowed)
+        for name in sorted(names_by_keyword[keyword])
+    ]
+    return pl.concat_list(scanned, *tested)
+
+
+def _names_of(found: pl.Expr, names: dict[str, list[str]]) -> pl.Expr:
+    """Found keywords (``List(String)``) → the rule names of each, flattened in order."""
     # (list.eval keeps these per-element steps on the flat values: much faster on 1M rows than
     # the list namespace's own drop_nulls/unique)
-    if all(len(names) == 1 for names in implied.values()):
-        single = {found: names[0] for found, names in implied.items()}
-        return extracted.list.eval(
+    if all(len(named) == 1 for named in names.values()):
+        single = {keyword: named[0] for keyword, named in names.items()}
+        return found.list.eval(
             pl.element().replace_strict(single, default=None, return_dtype=pl.String).drop_nulls()
         )
-    joined = {found: SEPARATOR.join(names) for found, names in implied.items()}
+    joined = {keyword: SEPARATOR.join(named) for keyword, named in names.items()}
     return (
-        extracted.list.eval(
-            pl.element().replace_strict(joined, default=None, return_dtype=pl.String)
-        )
+        found.list.eval(pl.element().replace_strict(joined, default=None, return_dtype=pl.String))
         .list.join(SEPARATOR)
         .str.split(SEPARATOR)
         .list.eval(pl.element().filter(pl.element() != ""))
     )
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_" or unicodedata.category(char).startswith("M")
+
+
+def shadowable_keywords(keywords: Iterable[str], *, word_boundaries: bool) -> set[str]:
+    """Keywords that a non-overlapping scan for all of ``keywords`` can miss.
+
+    Keyword B is missed only when it starts inside a reported match A and ends after it: a proper
+    suffix of A is a proper prefix of B, and (with word boundaries) B may start there and A may
+    end there. A keyword nested inside another one is not shadowable (found by the table above).
+    """
+    unique = sorted(set(keywords))
+    shadowed: set[str] = set()
+    for first in unique:
+        for second in unique:
+            if first == second or second in shadowed:
+                continue
+            for start in range(1, len(first)):
+                overlap = first[start:]
+                if len(overlap) >= len(second) or not second.startswith(overlap):
+                    continue
+                if word_boundaries and (
+                    (_is_spaced_word_char(second[0]) and _is_word_char(first[start - 1]))
+                    or (_is_spaced_word_char(first[-1]) and _is_word_char(second[len(overlap)]))
+                ):
+                    continue
+                shadowed.add(second)
+                break
+    return shadowed
 
 
 def unique_in_order(values: pl.Expr) -> pl.Expr:
@@ -138,23 +221,103 @@ def name_haystack(name: pl.Expr, username: pl.Expr) -> pl.Expr:
     ).str.to_lowercase()
 
 
-def link_urls(url: pl.Expr, urls: pl.Expr) -> pl.Expr:
-    """``List(String)`` of the profile link and the expanded links, nulls dropped."""
-    return pl.concat_list(url, urls.fill_null(EMPTY_LIST)).list.eval(pl.element().drop_nulls())
+_MAX_SPACE_VARIANTS = 4
+"""Keywords with more spaces than this make :func:`may_name` also scan the joined username."""
+
+_CASE_FOLDS_TO_ASCII = ("\u0130", "\u212a")
+"""``İ`` and the Kelvin sign ``K``: the only characters whose lower case holds an ASCII letter."""
 
 
-def link_hosts(url: pl.Expr, urls: pl.Expr) -> pl.Expr:
-    """``List(String)`` of the lower-case hosts of the profile links, without ``t.co`` wrappers."""
-    hosts = link_urls(url, urls).list.eval(
-        pl.element().str.extract(_HOST, 1).str.to_lowercase().str.strip_chars_end(".")
+def name_prefilter_literals(keywords: Iterable[str]) -> list[str]:
+    """The substrings :func:`may_name` looks for: each lower-case keyword, and the keyword with each
+    space dropped or turned into ``_`` (``hugging face`` → ``huggingface``, ``hugging_face``), as a
+    username runs the words together."""
+    literals: set[str] = set()
+    for keyword in {keyword.lower() for keyword in keywords}:
+        pieces = keyword.split(" ")
+        if len(pieces) - 1 > _MAX_SPACE_VARIANTS:
+            literals |= {keyword, "".join(pieces)}
+            continue
+        variants = [pieces[0]]
+        for piece in pieces[1:]:
+            variants = [f"{start}{glue}{piece}" for start in variants for glue in (" ", "", "_")]
+        literals.update(variants)
+    return sorted(literals - {""})
+
+
+def _contains_any_lowered(text: pl.Expr, literals: list[str], *, cased: bool) -> pl.Expr:
+    """``text`` lower-cased may contain one of the lower-case ``literals`` (a superset test).
+
+    The text is scanned as is, ASCII-case-insensitively, without building a lower-case copy. The
+    same scan also looks for ``İ`` and ``K``, whose lower case holds an ASCII letter: such rows
+    count as hits. When a literal has a non-ASCII letter with a case (``cased``), rows with any
+    non-ASCII character are lower-cased and scanned again.
+    """
+    scanned = text.str.contains_any([*literals, *_CASE_FOLDS_TO_ASCII], ascii_case_insensitive=True)
+    if not cased:
+        return scanned
+    non_ascii = text.str.len_bytes() != text.str.len_chars()
+    return scanned | pl.when(non_ascii).then(text).str.to_lowercase().str.contains_any(literals)
+
+
+def may_name(name: pl.Expr, username: pl.Expr, literals: list[str]) -> pl.Expr:
+    """False only where no keyword can match :func:`name_haystack` (a cheap superset test).
+
+    A word-boundary match in the haystack is a plain substring of the lower-case name or
+    username, or of the username once the keyword's spaces are dropped or turned into
+    underscores (the username's words only add spaces and turn ``_`` into spaces).
+    """
+    if not literals:
+        return pl.lit(False)
+    cased = any(
+        not char.isascii() and char.lower() != char.upper()
+        for literal in literals
+        for char in literal
     )
-    return hosts.list.eval(
+    hit = _contains_any_lowered(name, literals, cased=cased) | _contains_any_lowered(
+        username, literals, cased=cased
+    )
+    if any(literal.count(" ") > _MAX_SPACE_VARIANTS for literal in literals):
+        joined = pl.when(username.str.contains("_", literal=True)).then(
+            username.str.replace_all("_", "", literal=True)
+        )
+        hit = hit | _contains_any_lowered(joined, literals, cased=cased)
+    return hit.fill_null(False)
+
+
+MAY_HOLD_LINK = r"://|\.[a-z]{2}"
+"""A lower-case bio without this holds no :data:`BIO_LINK` link (cheap test, literal prefilter)."""
+
+
+def bio_links(lower_description: pl.Expr) -> pl.Expr:
+    """``List(String)`` of the links written in a lower-case bio, see :data:`BIO_LINK`."""
+    suffix = pl.element().str.extract(r"\.([a-z]+)(?:/|$)", 1)
+    return lower_description.str.extract_all(BIO_LINK).list.eval(
         pl.element().filter(
-            pl.element().is_not_null()
-            & (pl.element() != "")
-            & ~pl.element().is_in(SHORT_LINK_HOSTS)
+            ~pl.element().str.contains("@", literal=True)
+            & ~suffix.is_in(NOT_DOMAIN_SUFFIXES).fill_null(False)
         )
     )
+
+
+def is_short_link(link: pl.Expr) -> pl.Expr:
+    """``link`` is plainly a ``t.co`` wrapper (``https://t.co/…``): a literal test that spares the
+    host parsing of most profile links. Other spellings are caught by the host test."""
+    return pl.any_horizontal(link.str.starts_with(prefix) for prefix in _SHORT_LINK_PREFIXES)
+
+
+def host_of(link: pl.Expr) -> pl.Expr:
+    """The lower-case host of a link (``https://user@News.Example.com.:8080/x`` →
+    ``news.example.com``): leading spaces, the scheme (``https://``) and user info (``user@``)
+    dropped, then everything from the first ``/ ? # :`` or space; trailing dots dropped; an empty
+    string when nothing is left. (Plain replacements: a capture-group extraction is twice as slow.)
+    """
+    rest = (
+        link.str.strip_chars_start()
+        .str.replace(r"^[A-Za-z][A-Za-z0-9+.\-]*://", "")
+        .str.replace(r"^[^/?#@\s]*@", "")
+    )
+    return rest.str.replace(r"(?s)[/?#:\s].*$", "").str.to_lowercase().str.strip_chars_end(".")
 
 
 def any_element(values: pl.Expr, predicate: pl.Expr) -> pl.Expr:

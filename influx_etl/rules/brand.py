@@ -1,55 +1,95 @@
 """Brand stage: flags organisation, brand, media and official accounts (``brand_heuristics.yml``).
 
-Semantics of this first version (each key is refined by a later issue):
+Every key of the file is applied; a matched rule is named after the key that matched it:
 
-- ``name_keywords``: lower-case keyword, word-boundary match on ``name``, on ``username`` and on
-  the words a username runs together (``GitHubSupport`` → ``git hub support``, ``nvidia_ai`` →
-  ``nvidia ai``). So ``shop`` does not hit "Shopify", ``inc`` does not hit "Incredible". Boundaries
-  are left out on edges that are not letters/digits and around CJK keywords (see ``_text``).
-  Context guards (:data:`NAME_KEYWORD_GUARDS`) drop a keyword's match where the original file warns
-  of a false positive that a word boundary cannot avoid:
+- ``name_keywords.<category>`` (``name_kw:<category>:<keyword>``): lower-case keyword, word-boundary
+  match on ``name``, on ``username`` and on the words a username runs together
+  (``GitHubSupport`` → ``git hub support``, ``nvidia_ai`` → ``nvidia ai``). So ``shop`` does not
+  hit "Shopify", ``inc`` does not hit "Incredible". Boundaries are left out on edges that are not
+  letters/digits and around CJK keywords (see ``_text``). Context guards
+  (:data:`NAME_KEYWORD_GUARDS`) drop a keyword's match where the original file warns of a false
+  positive that a word boundary cannot avoid:
 
   * ``team`` is ignored when the name or bio reads like a player's (player, esports, gamer,
     streamer, coach...): "Team Liquid player" is a person, "Official Team account" is not.
   * ``inc`` is ignored on ``verified_type == "blue"`` (a personal subscription): "John Doe Inc" as
     a nickname. The original says "use context/verified status to override".
-- ``bio_keywords``: case-insensitive substring match on ``description``.
-- ``domain_patterns``: each regex (case-insensitive, unanchored unless it anchors itself) is tried
-  on the host of ``url`` and of every expanded link in ``urls``; ``t.co`` hosts are skipped (the
-  API's wrapper hides the target). A host equal to one of the pattern's ``exceptions`` or a
+- ``bio_keywords.<category>`` (``bio_kw:<category>:<keyword>``): case-insensitive substring match
+  on ``description``; overlapping keywords are all found.
+- ``domain_patterns`` (``domain:<reason>``): each regex (case-insensitive, unanchored unless it
+  anchors itself) is tried on the host of every link of the profile: ``url``, the expanded links
+  of its ``entities`` (``urls``) and the links written in its bio (``https://…`` and bare domains
+  such as ``hey.com``, not e-mail addresses; see ``_text.bio_links``). ``t.co`` hosts are skipped
+  (the API's wrapper hides the target). A host equal to one of the pattern's ``exceptions`` or a
   subdomain of one (``www.github.org``) does not match that pattern.
-- ``verification_rules.flag_org_verification``: ``verified_type`` business or government matches
-  ``verification:<type>``.
-- ``org_handles_blacklist``: exact, case-insensitive ``username`` match; always flags.
+- ``verification_rules.flag_org_verification`` (``verification:<type>``): ``verified_type``
+  business or government.
+- ``ratio_heuristics`` (``ratio:<rule>``), the original's "optional, low weight" signals, worth
+  :data:`RATIO_WEIGHT` together and never enough to flag on their own:
+
+  * ``high_ratio_threshold: N`` (``ratio:high_ratio``): followers / following > N (no following
+    at all counts as above any N when there are followers) *and* a bio keyword matched — the
+    original's "followers/following > 100 AND bio matches corporate".
+  * ``zero_following_flag: true`` (``ratio:zero_following``): following nobody.
+- ``org_handles_blacklist`` (``blacklist:<handle>``): exact, case-insensitive ``username``
+  match; always flags.
 - ``exceptions``: exact, case-insensitive ``username`` match; never flagged, whatever else matches
   (blacklist included): empty matches, confidence 0, ``is_org``/``is_official`` false.
-- ``brand_confidence``: the sum of ``confidence_weights`` over the *kinds* that matched (name
-  keyword, bio keyword, domain, organisation verification), each kind counted once, rounded to 9
-  decimals so that 0.3 + 0.6 reaches 0.9. A name keyword alone (0.6) stays below 0.7 on purpose.
-- ``is_org``: flagged = not an exception and (blacklisted or confidence >= ``flag_threshold``).
-  This is the brand flag that :func:`~influx_etl.rules.decision.decided` filters on.
+- ``confidence_weights``: ``brand_confidence`` is the sum of the weights of the *kinds* that
+  matched (name keyword, bio keyword, domain, organisation verification, ratio), each kind counted
+  once, rounded to 9 decimals so that 0.3 + 0.6 reaches 0.9. A name keyword alone (0.6) stays
+  below 0.7 on purpose.
+- ``is_org``: flagged = not an exception and (blacklisted, or confidence >= ``flag_threshold``
+  with at least one match that is not a ratio heuristic). This is the brand flag that
+  :func:`~influx_etl.rules.decision.decided` filters on.
 - ``is_official``: ``is_org`` and an *official* signal: a name keyword from ``official_indicators``
   or ``chinese_official``, a bio keyword from ``organizational``, or government verification.
   It is a subset of ``is_org``, for reporting.
-- ``ratio_heuristics`` are loaded but not applied (optional, low weight in the original).
+- ``brand_matches`` lists the matched rules in the order name keywords, bio keywords, domains,
+  verification, ratio, blacklist; keywords in the order they occur in the text; no repeats.
 - Rows whose ``outcome`` is not ``found`` get nulls in every added column: not evaluated.
+
+How it runs (``_stage``): the rules compile once into expressions. A cheap pass over every row
+(literal Aho-Corasick scans, a few comparisons) picks, for each kind of rule, a superset of the
+rows it can match; the regex passes, link parsing and list work run on those rows only, and the
+other found rows get the no-match values. On the synthetic population one row in twenty may match
+a name keyword, one in twelve a bio keyword, one in three has a link to parse.
+:func:`~influx_etl.rules.flagged.flagged` runs this stage and the risk stage in one pass.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
+from influx_etl.rules._stage import (
+    BIO_LINK_HIT,
+    FOUND,
+    LOWER_BIO,
+    LOWER_USERNAME,
+    ROW,
+    flat_links,
+    link_matches,
+    matched,
+    part,
+    run,
+)
 from influx_etl.rules._text import (
     EMPTY_LIST,
+    SHORT_LINK_HOSTS,
     any_element,
+    bio_links,
+    host_of,
+    is_short_link,
     keyword_matches,
     keyword_regex,
-    link_hosts,
+    may_name,
     name_haystack,
+    name_prefilter_literals,
     unique_in_order,
 )
 from influx_etl.rules.models import BrandRules
@@ -59,7 +99,9 @@ __all__ = [
     "NAME_KEYWORD_GUARDS",
     "OFFICIAL_BIO_CATEGORIES",
     "OFFICIAL_NAME_CATEGORIES",
+    "RATIO_WEIGHT",
     "brand_flagged",
+    "match_weight",
 ]
 
 BRAND_COLUMNS = pl.Schema(
@@ -73,6 +115,11 @@ BRAND_COLUMNS = pl.Schema(
 )
 """Columns :func:`brand_flagged` adds."""
 
+RATIO_WEIGHT = 0.3
+"""Confidence the ratio heuristics add (once, whichever matched). The original calls them
+"optional, low weight" and gives no weight in ``confidence_weights``; with a bio keyword (0.4)
+they reach the original threshold of 0.7, as its "AND bio matches corporate, likely brand" asks."""
+
 OFFICIAL_NAME_CATEGORIES = frozenset({"official_indicators", "chinese_official"})
 OFFICIAL_BIO_CATEGORIES = frozenset({"organizational"})
 ORG_VERIFIED_TYPES = ("business", "government")
@@ -83,6 +130,17 @@ _PLAYER_CONTEXT = (
 )
 _verified_type = pl.col("verified_type").str.to_lowercase()
 
+
+def _is_type(kind: str) -> pl.Expr:
+    """``verified_type`` is ``kind`` in any case: same length and an ASCII-case-insensitive match
+    (exact for these ASCII words; cheaper than lower-casing every row)."""
+    verified_type = pl.col("verified_type")
+    return (
+        (verified_type.str.len_bytes() == len(kind))
+        & verified_type.str.contains_any([kind], ascii_case_insensitive=True)
+    ).fill_null(False)
+
+
 NAME_KEYWORD_GUARDS: Mapping[str, pl.Expr] = {
     "team": pl.concat_str(
         [pl.col("name"), pl.col("description")], separator="\n", ignore_nulls=True
@@ -91,27 +149,171 @@ NAME_KEYWORD_GUARDS: Mapping[str, pl.Expr] = {
 }
 """Name keyword → condition under which a match of that keyword is ignored."""
 
-_FOUND = pl.col("outcome") == "found"
 _T = "__brand_"  # prefix of the stage's working columns
+_INPUTS = (
+    "outcome",
+    "username",
+    "name",
+    "description",
+    "url",
+    "urls",
+    "verified_type",
+    "followers_count",
+    "following_count",
+)
+_NO_MATCH = {
+    "brand_matches": EMPTY_LIST,
+    "brand_confidence": pl.lit(0.0),
+    "is_org": pl.lit(False),
+    "is_official": pl.lit(False),
+    "brand_exception": pl.lit(False),
+}
+"""What a found row that no rule can match gets."""
+
+
+def match_weight(match: str, rules: BrandRules) -> float | None:
+    """The confidence weight of a matched rule's kind (``name_kw:…`` → ``name_keyword_match``);
+    None for ``blacklist:…``, which flags whatever the confidence."""
+    weights = rules.confidence_weights
+    kind = match.split(":", 1)[0]
+    return {
+        "name_kw": weights.name_keyword_match,
+        "bio_kw": weights.bio_keyword_match,
+        "domain": weights.domain_match,
+        "verification": weights.org_verification,
+        "ratio": RATIO_WEIGHT,
+    }.get(kind)
+
+
+_NAME_HIT, _BIO_HIT, _LINK_HIT = f"{_T}name_hit", f"{_T}bio_hit", f"{_T}link_hit"
+_VERIFICATION, _BLACKLISTED = f"{_T}verification", f"{_T}blacklisted"
+_EXCEPTION, _ZERO_FOLLOWING = f"{_T}exception", f"{_T}zero_following"
+_NAME, _BIO, _DOMAIN = f"{_T}name", f"{_T}bio", f"{_T}domain"
+_DETAIL_INPUTS = (
+    _VERIFICATION,
+    _BLACKLISTED,
+    _EXCEPTION,
+    _ZERO_FOLLOWING,
+    LOWER_USERNAME,
+    "followers_count",
+    "following_count",
+)
+"""What the results read besides the parts' lists."""
 
 
 @dataclass(frozen=True)
 class _CompiledBrand:
-    inputs: dict[str, pl.Expr]
-    matches: dict[str, pl.Expr]
+    """The brand rules as a stage (see ``_stage.Stage``)."""
+
+    cheap: dict[str, pl.Expr]
+    """Columns computed for every row: the tests that pick the rows each part can match."""
+    signal: pl.Expr
+    """Found rows some rule matches without looking at text or links."""
+    name: pl.Expr
+    bio: pl.Expr
+    domain_tests: tuple[tuple[str, pl.Expr], ...]
     results: dict[str, pl.Expr]
+    inputs: tuple[str, ...] = _INPUTS
+    defaults: dict[str, pl.Expr] = field(default_factory=lambda: dict(_NO_MATCH))
+
+    def parts(self, rows: pl.DataFrame) -> list[pl.LazyFrame]:
+        parts = [
+            part(rows, FOUND & pl.col(_NAME_HIT), _NAME, self.name),
+            part(rows, FOUND & pl.col(_BIO_HIT), _BIO, self.bio),
+        ]
+        if self.domain_tests:
+            links = flat_links(
+                rows,
+                FOUND & pl.col(_LINK_HIT),
+                pl.col("url"),
+                pl.col("urls"),
+                bio_links(pl.when(pl.col(BIO_LINK_HIT)).then(pl.col(LOWER_BIO))),
+            )
+            hosts = (
+                links.filter(~is_short_link(pl.col("link")))
+                .with_columns(host_of(pl.col("link")).alias("link"))
+                .filter(~pl.col("link").is_in(["", *SHORT_LINK_HOSTS]).fill_null(True))
+            )
+            parts.append(link_matches(hosts, self.domain_tests, _DOMAIN))
+        return parts
+
+    def detailed(self, rows: pl.DataFrame, parts: list[pl.DataFrame]) -> pl.LazyFrame:
+        found = matched(
+            rows, parts, [_NAME, _BIO, _DOMAIN][: len(parts)], self.signal, _DETAIL_INPUTS
+        )
+        if not self.domain_tests:
+            found = found.with_columns(EMPTY_LIST.alias(_DOMAIN))
+        return found.select(ROW, **self.results)
 
 
 @functools.lru_cache(maxsize=16)
 def _compiled(rules: BrandRules) -> _CompiledBrand:
     weights = rules.confidence_weights
-    haystack = pl.col(f"{_T}haystack")
-
+    ratio = rules.ratio_heuristics
+    username = pl.col(LOWER_USERNAME)
+    lower_bio = pl.col(LOWER_BIO)
     named_name_keywords = [
         (f"name_kw:{category.name}:{keyword.lower()}", keyword.lower())
         for category in rules.name_keywords
         for keyword in category.keywords
     ]
+    named_bio_keywords = [
+        (f"bio_kw:{category.name}:{keyword.lower()}", keyword)
+        for category in rules.bio_keywords
+        for keyword in category.keywords
+    ]
+
+    # -- every row
+    bio_literals = sorted({keyword.lower() for _, keyword in named_bio_keywords})
+    cheap = {
+        _NAME_HIT: may_name(
+            pl.col("name"),
+            pl.col("username"),
+            name_prefilter_literals(keyword for _, keyword in named_name_keywords),
+        ),
+        _BIO_HIT: (
+            lower_bio.str.contains_any(bio_literals).fill_null(False)
+            if bio_literals
+            else pl.lit(False)
+        ),
+        _LINK_HIT: (
+            (pl.col("url").is_not_null() & ~is_short_link(pl.col("url"))).fill_null(False)
+            | (pl.col("urls").list.len() > 0).fill_null(False)
+            | pl.col(BIO_LINK_HIT)
+            if rules.domain_patterns
+            else pl.lit(False)
+        ),
+        # 0: none, 1 + the index in ORG_VERIFIED_TYPES: a number, not a string, on every row
+        _VERIFICATION: (
+            pl.sum_horizontal(
+                _is_type(kind).cast(pl.UInt8) * (index + 1)
+                for index, kind in enumerate(ORG_VERIFIED_TYPES)
+            ).cast(pl.UInt8)
+            if rules.verification_rules.flag_org_verification
+            else pl.lit(0, dtype=pl.UInt8)
+        ),
+        _BLACKLISTED: username.is_in(
+            [handle.lower() for handle in rules.org_handles_blacklist]
+        ).fill_null(False),
+        _EXCEPTION: username.is_in([handle.lower() for handle in rules.exceptions]).fill_null(
+            False
+        ),
+        _ZERO_FOLLOWING: (
+            (pl.col("following_count") == 0).fill_null(False)
+            if ratio.zero_following_flag
+            else pl.lit(False)
+        ),
+    }
+    # found rows that match without any text or link (the parts add the others)
+    signal = FOUND & (
+        (pl.col(_VERIFICATION) > 0)
+        | pl.col(_BLACKLISTED)
+        | pl.col(_EXCEPTION)
+        | pl.col(_ZERO_FOLLOWING)
+    )
+
+    # -- name keywords (rows whose name or username may hold one)
+    haystack = name_haystack(pl.col("name"), pl.col("username"))
     # A guarded keyword gets its own test, so that its guard can veto it without another pass
     # over the list of every match.
     guarded = {keyword for _, keyword in named_name_keywords if keyword in NAME_KEYWORD_GUARDS}
@@ -132,99 +334,97 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
     name_matches = unique_in_order(
         pl.concat_list(name_parts) if len(name_parts) > 1 else name_parts[0]
     )
-
+    # -- bio keywords (rows whose bio holds one)
     bio_matches = unique_in_order(
-        keyword_matches(
-            pl.col("description").str.to_lowercase(),
-            [
-                (f"bio_kw:{category.name}:{keyword.lower()}", keyword)
-                for category in rules.bio_keywords
-                for keyword in category.keywords
-            ],
-            word_boundaries=False,
-        )
+        keyword_matches(lower_bio, named_bio_keywords, word_boundaries=False)
     )
-
-    hosts = pl.col(f"{_T}hosts")
-    domain_hits = [
-        pl.when(any_element(hosts, _host_matches(pattern.pattern, pattern.exceptions))).then(
-            pl.lit(f"domain:{pattern.reason}")
+    # -- domains (rows with a link), one test per pattern on each host (see brand_flagged)
+    domain_tests = tuple(
+        (
+            f"domain:{pattern.reason}",
+            _host_matches(pl.col("link"), pattern.pattern, pattern.exceptions),
         )
         for pattern in rules.domain_patterns
-    ]
-    domain_matches = unique_in_order(pl.concat_list(domain_hits)) if domain_hits else EMPTY_LIST
-
-    verification = (
-        pl.when(_verified_type.is_in(ORG_VERIFIED_TYPES)).then(
-            pl.lit("verification:") + _verified_type
-        )
-        if rules.verification_rules.flag_org_verification
-        else pl.lit(None, dtype=pl.String)
     )
-    username = pl.col("username").str.to_lowercase()
-    blacklist = [handle.lower() for handle in rules.org_handles_blacklist]
-    exceptions = [handle.lower() for handle in rules.exceptions]
 
-    name_col, bio_col, domain_col = pl.col(f"{_T}name"), pl.col(f"{_T}bio"), pl.col(f"{_T}domain")
-    verification_col, blacklisted = pl.col(f"{_T}verification"), pl.col(f"{_T}blacklisted")
-    exception = pl.col(f"{_T}exception")
-
+    # -- the candidates, with what the parts found
+    name_col, bio_col, domain_col = pl.col(_NAME), pl.col(_BIO), pl.col(_DOMAIN)
+    verification_col, blacklisted = pl.col(_VERIFICATION), pl.col(_BLACKLISTED)
+    exception = pl.col(_EXCEPTION)
+    followers, following = pl.col("followers_count"), pl.col("following_count")
+    high_ratio = (
+        (
+            (bio_col.list.len() > 0)
+            & (followers > 0)
+            & (followers > following * ratio.high_ratio_threshold)
+        ).fill_null(False)
+        if ratio.high_ratio_threshold is not None
+        else pl.lit(False)
+    )
+    has_ratio = high_ratio | pl.col(_ZERO_FOLLOWING)
+    has_signal = (
+        (name_col.list.len() > 0)
+        | (bio_col.list.len() > 0)
+        | (domain_col.list.len() > 0)
+        | (verification_col > 0)
+    )
     confidence = (
         pl.when(name_col.list.len() > 0).then(weights.name_keyword_match).otherwise(0.0)
         + pl.when(bio_col.list.len() > 0).then(weights.bio_keyword_match).otherwise(0.0)
         + pl.when(domain_col.list.len() > 0).then(weights.domain_match).otherwise(0.0)
-        + pl.when(verification_col.is_not_null()).then(weights.org_verification).otherwise(0.0)
+        + pl.when(verification_col > 0).then(weights.org_verification).otherwise(0.0)
+        + pl.when(has_ratio).then(RATIO_WEIGHT).otherwise(0.0)
     ).round(9)
-    flagged = ~exception & (blacklisted | (confidence >= weights.flag_threshold))
+    flagged = ~exception & (blacklisted | ((confidence >= weights.flag_threshold) & has_signal))
     official_signal = (
         _any_prefixed(name_col, [f"name_kw:{name}:" for name in OFFICIAL_NAME_CATEGORIES])
         | _any_prefixed(bio_col, [f"bio_kw:{name}:" for name in OFFICIAL_BIO_CATEGORIES])
-        | (verification_col == "verification:government").fill_null(False)
+        | (verification_col == 1 + ORG_VERIFIED_TYPES.index("government"))
     )
-    all_matches = pl.concat_list(
-        name_col,
-        bio_col,
-        domain_col,
-        verification_col,
-        pl.when(blacklisted).then(pl.lit("blacklist:") + username),
-    ).list.eval(pl.element().drop_nulls())
+    # verification and ratio matches come from a table of their 16 combinations, indexed by
+    # their bits: far cheaper than building a list per row out of single values
+    extras = [f"verification:{kind}" for kind in ORG_VERIFIED_TYPES]
+    extras += ["ratio:high_ratio", "ratio:zero_following"]
+    combinations = pl.Series(
+        [[name for bit, name in enumerate(extras) if mask >> bit & 1] for mask in range(16)],
+        dtype=pl.List(pl.String),
+    )
+    bits = [
+        *(verification_col == index + 1 for index in range(len(ORG_VERIFIED_TYPES))),
+        high_ratio,
+        pl.col(_ZERO_FOLLOWING),
+    ]
+    mask = pl.sum_horizontal(bit.cast(pl.UInt32) * (1 << index) for index, bit in enumerate(bits))
+    matches = pl.concat_list(name_col, bio_col, domain_col, pl.lit(combinations).gather(mask))
+    all_matches = (
+        pl.when(blacklisted)
+        .then(pl.concat_list(matches, pl.lit("blacklist:") + username))
+        .otherwise(matches)
+    )
 
     return _CompiledBrand(
-        inputs={
-            f"{_T}hosts": link_hosts(pl.col("url"), pl.col("urls")),
-            f"{_T}haystack": name_haystack(pl.col("name"), pl.col("username")),
-        },
-        matches={
-            f"{_T}name": name_matches,
-            f"{_T}bio": bio_matches,
-            f"{_T}domain": domain_matches,
-            f"{_T}verification": verification,
-            f"{_T}blacklisted": username.is_in(blacklist).fill_null(False),
-            f"{_T}exception": username.is_in(exceptions).fill_null(False),
-        },
+        cheap=cheap,
+        signal=signal,
+        name=name_matches,
+        bio=bio_matches,
+        domain_tests=domain_tests,
         results={
-            "brand_matches": pl.when(_FOUND).then(
-                pl.when(exception).then(EMPTY_LIST).otherwise(all_matches)
-            ),
-            "brand_confidence": pl.when(_FOUND).then(
-                pl.when(exception).then(0.0).otherwise(confidence)
-            ),
-            "is_org": pl.when(_FOUND).then(flagged),
-            "is_official": pl.when(_FOUND).then(flagged & official_signal),
-            "brand_exception": pl.when(_FOUND).then(exception),
+            "brand_matches": pl.when(exception).then(EMPTY_LIST).otherwise(all_matches),
+            "brand_confidence": pl.when(exception).then(0.0).otherwise(confidence),
+            "is_org": flagged,
+            "is_official": flagged & official_signal,
+            "brand_exception": exception,
         },
     )
 
 
-def _host_matches(pattern: str, exceptions: tuple[str, ...]) -> pl.Expr:
-    host = pl.element()
+def _host_matches(host: pl.Expr, pattern: str, exceptions: tuple[str, ...]) -> pl.Expr:
     matched = host.str.contains(f"(?i){pattern}")
     if not exceptions:
         return matched
-    excepted = host.is_in(list(exceptions)) | pl.any_horizontal(
-        [host.str.ends_with(f".{exception}") for exception in exceptions]
-    )
-    return matched & ~excepted
+    # the exception itself or a subdomain of it, in one scan
+    listed = "|".join(re.escape(exception) for exception in exceptions)
+    return matched & ~host.str.contains(f"(?:^|\\.)(?:{listed})$")
 
 
 def _any_prefixed(names: pl.Expr, prefixes: list[str]) -> pl.Expr:
@@ -233,18 +433,15 @@ def _any_prefixed(names: pl.Expr, prefixes: list[str]) -> pl.Expr:
     )
 
 
+def brand_stage(rules: BrandRules) -> _CompiledBrand:
+    """The rules compiled into expressions (once per rules object: cached)."""
+    return _compiled(rules)
+
+
 def brand_flagged(profiles: pl.DataFrame, rules: BrandRules) -> pl.DataFrame:
     """``profiles`` (``PROFILES_SCHEMA``) with :data:`BRAND_COLUMNS` added.
 
     The rules compile into expressions once per rules object (cached), then run over the whole
     frame; see the module docstring for what each rule key means.
     """
-    compiled = _compiled(rules)
-    return (
-        profiles.lazy()
-        .with_columns(**compiled.inputs)
-        .with_columns(**compiled.matches)
-        .with_columns(**compiled.results)
-        .drop([*compiled.inputs, *compiled.matches])
-        .collect()
-    )
+    return run(profiles, [_compiled(rules)])

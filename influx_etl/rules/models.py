@@ -18,7 +18,7 @@ Conventions shared by both files:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import polars as pl
 import yaml
 
-from influx_etl.errors import RulesError
+from influx_etl.errors import ConfigError, RulesError
 
 __all__ = [
     "BrandRules",
@@ -78,7 +78,8 @@ class VerificationRules:
 
 @dataclass(frozen=True)
 class RatioHeuristics:
-    """Loaded and validated, not applied yet (the original marks them optional, low weight)."""
+    """Follower/following signals, "optional, low weight" in the original: see
+    :mod:`influx_etl.rules.brand` (``ratio:high_ratio``, ``ratio:zero_following``)."""
 
     high_ratio_threshold: float | None = None
     zero_following_flag: bool = False
@@ -131,10 +132,11 @@ class ProcessingRules:
     multi_flag_threshold: int | None = None
     """This many distinct flags exclude an author even when no matched category auto-excludes."""
     verified_legacy_override: bool = False
-    """Loaded, not applied yet: the original routes legacy-verified accounts with one low-severity
-    flag to manual review, a state the boolean ``risk_excluded`` cannot express."""
+    """Legacy-verified accounts whose only flag is low-severity go to manual review instead of
+    being excluded (see :mod:`influx_etl.rules.risk`)."""
     log_flagged: bool = False
-    """Loaded, not applied here: logging flagged accounts is the caller's I/O."""
+    """Flagged accounts are audited: every run's are in the dataset (``handle_outcomes``, the
+    ``flagged_accounts`` view) and ``influx-rules flagged`` lists or writes them as JSONL."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,22 @@ class RiskRules:
     def flag_names(self) -> frozenset[str]:
         """Every flag name the file can produce (to validate ``--allow-risk``)."""
         return frozenset(category.flag_name for category in self.categories)
+
+    def checked_allowed(self, allowed: Iterable[str]) -> frozenset[str]:
+        """``allowed`` (the ``--allow-risk`` flags) when each is a flag this file can produce.
+
+        Raises :class:`~influx_etl.errors.ConfigError` naming the unknown flags, the file and the
+        valid flags: a misspelt flag would otherwise silently allow nothing.
+        """
+        wanted = frozenset(allowed)
+        unknown = sorted(wanted - self.flag_names)
+        if unknown:
+            raise ConfigError(
+                f"--allow-risk: unknown risk flag{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(flag) for flag in unknown)}; the flags of {self.source} are: "
+                f"{', '.join(sorted(self.flag_names)) or '(none)'}"
+            )
+        return wanted
 
 
 # --------------------------------------------------------------------------------------------------

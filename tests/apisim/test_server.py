@@ -19,12 +19,14 @@ from influx_etl.apisim import (
     UNENFORCED_RATE_LIMIT,
     ApiServerConfig,
     RunningServer,
+    UserLookup,
     handle_status,
     load_population,
     start_server,
     synthetic_handles,
     synthetic_user,
 )
+from influx_etl.client import body_is_document
 from influx_etl.config import Secret
 from influx_etl.errors import ConfigError, SourceError
 from influx_etl.frames import ORIGINS
@@ -424,3 +426,47 @@ def test_only_loopback_hosts_are_accepted() -> None:
             ApiServerConfig(host=host)
     with pytest.raises(ConfigError, match="fail_status"):
         ApiServerConfig(fail_status=418)
+
+
+def test_random_faults_are_seeded_and_counted() -> None:
+    config = ApiServerConfig(
+        seed=SEED,
+        fault_429_rate=0.2,
+        fault_5xx_rate=0.2,
+        fault_malformed_rate=0.2,
+        fault_retry_after_s=2,
+    )
+    runs = []
+    for _ in range(2):
+        with start_server(config) as running:
+            responses = [lookup(running, ["someone"]) for _ in range(30)]
+            runs.append([r.status_code for r in responses])
+            stats = running.stats()
+        assert stats.faults["429"] + stats.faults["5xx"] + stats.faults["malformed"] == sum(
+            1 for r in responses if r.status_code != 200 or not body_is_document(r.text)
+        )
+        limited = [r for r in responses if r.status_code == 429]
+        assert limited and all(r.headers["retry-after"] == "2" for r in limited)
+        assert all(set(RATE_HEADERS) <= set(r.headers) for r in responses)
+    assert runs[0] == runs[1], "the same seed injects the same faults"
+
+
+def test_invalid_handles_get_a_400_naming_them() -> None:
+    with start_server(ApiServerConfig(invalid_handles=frozenset({"Refused"}))) as running:
+        response = lookup(running, ["someone", "refused"])
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["parameters"] == {"usernames": ["refused"]}
+
+
+def test_windows_open_at_a_whole_second_and_are_counted() -> None:
+    with start_server(ApiServerConfig(rate_limit=5, window_s=1.0)) as running:
+        first = lookup(running, ["someone"])
+        assert running.stats().windows == {ENDPOINT_USERS_BY: 1}
+    reset = int(first.headers["x-rate-limit-reset"])
+    assert reset - 1 <= time.time() < reset + 1
+
+
+def test_user_lookup_answers_without_http() -> None:
+    document = UserLookup(ApiServerConfig(seed=SEED)).document(["someone", "SOMEONE"])
+    assert [u["username"].lower() for u in document["data"]] == ["someone"]
+    assert "public_metrics" in document["data"][0]

@@ -14,13 +14,21 @@ def user(
     *,
     links: tuple[str, ...] = (),
     followers: int = 120_000,
+    following: int = 2_000,
     **fields: Any,
 ) -> dict[str, Any]:
-    """An API user object; ``links`` become expanded bio links (the ``urls`` column)."""
+    """An API user object; ``links`` become expanded bio links (the ``urls`` column).
+
+    The default follower/following ratio (60) stays below the ratio heuristics' thresholds.
+    """
     if links:
         fields["entities"] = {"description": {"urls": [{"expanded_url": link} for link in links]}}
     made = api_user(username=username, **fields)
-    made["public_metrics"] = {**made["public_metrics"], "followers_count": followers}
+    made["public_metrics"] = {
+        **made["public_metrics"],
+        "followers_count": followers,
+        "following_count": following,
+    }
     return made
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -9,6 +10,7 @@ import pytest
 
 from influx_etl.rules import (
     BRAND_COLUMNS,
+    RATIO_WEIGHT,
     BrandRules,
     ConfidenceWeights,
     DomainPattern,
@@ -16,6 +18,7 @@ from influx_etl.rules import (
     RatioHeuristics,
     VerificationRules,
     brand_flagged,
+    match_weight,
 )
 from tests.factories import load_users, profiles_frame
 from tests.rules.profiles import not_found, profiles, row, user
@@ -67,7 +70,8 @@ def test_matches_are_named_after_the_rule_that_hit(brand_rules: BrandRules) -> N
     acme = row(flagged, "AcmeWire")
     assert set(acme["brand_matches"]) == {
         "name_kw:official_indicators:news",
-        "bio_kw:organizational:official account",
+        "bio_kw:organizational:official account of",
+        "bio_kw:organizational:the official account",
         "domain:media_domain",
         "verification:business",
     }
@@ -231,14 +235,14 @@ def test_the_own_domain_patterns_avoid_the_known_traps(brand_rules: BrandRules) 
             user("blogger", links=("https://someone.wordpress.com/",)),
             user("academic", links=("https://cs.stanford.edu/~someone",)),
             user("paper", links=("https://arxiv.org/abs/1706.03762",)),
-            user("university", links=("https://www.stanford.edu/",)),
+            user("stanford", links=("https://www.stanford.edu/",)),
             user("storefront", links=("https://shop.acme.com/",)),
         ),
         brand_rules,
     )
     for individual in ("shopify_dev", "coffee", "blogger", "academic", "paper"):
         assert row(flagged, individual)["brand_matches"] == [], individual
-    assert row(flagged, "university")["brand_matches"] == ["domain:institutional_domain"]
+    assert row(flagged, "stanford")["brand_matches"] == ["domain:institutional_domain"]
     assert row(flagged, "storefront")["brand_matches"] == ["domain:ecommerce_domain"]
 
 
@@ -338,3 +342,105 @@ def test_real_individuals_are_kept_and_business_accounts_flagged(
     business = flagged.filter(pl.col("verified_type") == "business")
     assert business.height > 0
     assert business["is_org"].all(), business.filter(~pl.col("is_org"))["username"].to_list()
+
+
+# --------------------------------------------------------------------------------------------------
+# links in the bio and in entities, ratio heuristics
+
+
+def test_domain_patterns_see_entity_links_and_links_written_in_the_bio() -> None:
+    rules = _rules(
+        domains=(DomainPattern(r"(news|times|post)", "media_domain", ("news.ycombinator.com",)),)
+    )
+    flagged = brand_flagged(
+        profiles(
+            # the API wraps the profile link in t.co; the expanded link is in entities
+            user("wapo", url="https://t.co/Xy12", links=("https://www.washingtonpost.com/",)),
+            user("writer", description="Newsletter at platformer.news, essays weekly"),
+            user("reporter", description="Tips: kate.conger@nytimes.com (no DMs)"),
+            user("hacker", description="See news.ycombinator.com/user?id=me"),
+            user("plain", url="https://t.co/Zz99"),
+        ),
+        rules,
+    )
+    assert row(flagged, "wapo")["brand_matches"] == ["domain:media_domain"]
+    assert row(flagged, "writer")["brand_matches"] == ["domain:media_domain"]
+    # an e-mail address is not a link, an excepted host does not match, t.co says nothing
+    for individual in ("reporter", "hacker", "plain"):
+        assert row(flagged, individual)["brand_matches"] == [], individual
+
+
+def test_a_high_follower_ratio_adds_to_a_bio_keyword() -> None:
+    rules = replace(
+        _rules(bio={"organizational": ("official account of",)}),
+        ratio_heuristics=RatioHeuristics(high_ratio_threshold=100),
+    )
+    bio = "The official account of the Acme Foundation."
+    flagged = brand_flagged(
+        profiles(
+            user("broadcast", description=bio, followers=500_000, following=120),
+            user("chatty", description=bio, followers=500_000, following=9_000),
+            user("nofollow", description=bio, followers=500_000, following=0),
+            user("person", description="Writer.", followers=500_000, following=12),
+        ),
+        rules,
+    )
+    broadcast = row(flagged, "broadcast")
+    assert broadcast["brand_matches"] == [
+        "bio_kw:organizational:official account of",
+        "ratio:high_ratio",
+    ]
+    assert broadcast["brand_confidence"] == pytest.approx(0.4 + RATIO_WEIGHT)
+    assert broadcast["is_org"]
+    assert not row(flagged, "chatty")["is_org"]  # 55 followers per followed account
+    assert row(flagged, "nofollow")["is_org"]  # following nobody is above any ratio
+    assert row(flagged, "person")["brand_matches"] == []  # a ratio alone is no match
+
+
+def test_following_nobody_is_a_signal_that_never_flags_alone() -> None:
+    rules = replace(
+        _rules(weights=ConfidenceWeights(0.6, 0.4, 0.8, 1.0, 0.2)),
+        ratio_heuristics=RatioHeuristics(zero_following_flag=True),
+    )
+    flagged = brand_flagged(
+        profiles(
+            user("naval", description="Incompressible", following=0),
+            user("follows", description="Incompressible", following=10),
+        ),
+        rules,
+    )
+    naval = row(flagged, "naval")
+    assert naval["brand_matches"] == ["ratio:zero_following"]
+    assert naval["brand_confidence"] == pytest.approx(RATIO_WEIGHT)
+    assert naval["brand_confidence"] >= rules.confidence_weights.flag_threshold
+    assert not naval["is_org"]
+    assert row(flagged, "follows")["brand_matches"] == []
+
+
+def test_match_weights_name_the_weight_of_each_kind(brand_rules: BrandRules) -> None:
+    weights = brand_rules.confidence_weights
+    assert (
+        match_weight("name_kw:official_indicators:news", brand_rules) == weights.name_keyword_match
+    )
+    assert match_weight("domain:media_domain", brand_rules) == weights.domain_match
+    assert match_weight("ratio:high_ratio", brand_rules) == RATIO_WEIGHT
+    assert match_weight("blacklist:github", brand_rules) is None
+
+
+def test_the_own_bio_keywords_tell_a_pointer_to_another_account_from_an_official_one(
+    brand_rules: BrandRules, original_brand_rules: BrandRules
+) -> None:
+    frame = profiles(
+        user("founder", description="Tech founder & investor. Official account: @founder47"),
+        user("numpy", description="Official account of NumPy. Announcements only."),
+    )
+    own, original = brand_flagged(frame, brand_rules), brand_flagged(frame, original_brand_rules)
+    assert row(own, "founder")["brand_matches"] == []
+    assert row(original, "founder")["brand_matches"] == ["bio_kw:organizational:official account"]
+    assert row(own, "numpy")["brand_matches"] == ["bio_kw:organizational:official account of"]
+
+
+@pytest.mark.parametrize("verified_type", ["Business", "GOVERNMENT"])
+def test_organisation_verification_in_any_case(brand_rules: BrandRules, verified_type: str) -> None:
+    flagged = brand_flagged(profiles(user("x", verified_type=verified_type)), brand_rules)
+    assert flagged.row(0, named=True)["brand_matches"] == [f"verification:{verified_type.lower()}"]

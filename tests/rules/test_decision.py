@@ -20,7 +20,7 @@ def evaluated(brand_rules: BrandRules, risk_rules: RiskRules) -> pl.DataFrame:
                 user("tiny", followers=1_000, verified_type="business"),
                 user("brand", name="Acme Store", description="Official account of Acme."),
                 user("GitHub", name="Octo"),
-                user("brandy_spam", name="Acme Store", description="Official account. nsfw"),
+                user("brandy_spam", name="Acme Store", description="Official account of it. nsfw"),
                 user("nsfw", description="nsfw stuff"),
                 user("politician", name="Senator Jane Roe", description="nsfw too"),
                 user("noisy", description="Conspiracy! Parody account."),

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from influx_etl.errors import RulesError
+from influx_etl.config import PipelineConfig, RuleFiles
+from influx_etl.errors import ConfigError, RulesError
+from influx_etl.pipeline import load_rulebook
 from influx_etl.rules import BrandRules, RiskRules, Severity, load_brand_rules, load_risk_rules
 from tests.rules.conftest import OWN_BRAND, OWN_RISK
 
@@ -336,3 +338,25 @@ def test_a_rules_error_survives_pickling(tmp_path: Path, risk_document: dict[str
     error = _risk_error(tmp_path, risk_document)
     copied = pickle.loads(pickle.dumps(error))
     assert (copied.file, copied.key, str(copied)) == (error.file, error.key, str(error))
+
+
+# --------------------------------------------------------------------------------------------------
+# --allow-risk
+
+
+def test_allowed_risk_flags_must_be_flags_of_the_file(risk_rules: RiskRules) -> None:
+    assert risk_rules.checked_allowed(["political", "controversy"]) == {"political", "controversy"}
+    with pytest.raises(ConfigError) as caught:
+        risk_rules.checked_allowed(["politics", "controversy"])
+    message = str(caught.value)
+    assert "unknown risk flag 'politics'" in message
+    assert "controversy, hate_speech, impersonation_risk, nsfw, political, scam, spam" in message
+    assert str(OWN_RISK) in message
+
+
+def test_a_misspelt_allowed_flag_fails_when_the_rules_are_loaded() -> None:
+    config = PipelineConfig(
+        rules=RuleFiles(brand=OWN_BRAND, risk=OWN_RISK, allow_risk=frozenset({"nfsw"}))
+    )
+    with pytest.raises(ConfigError, match="unknown risk flag 'nfsw'"):
+        load_rulebook(config)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from influx_etl.rules import (
+    LEGACY_OVERRIDE_MATCH,
     RISK_COLUMNS,
     ProcessingRules,
     RiskCategory,
@@ -209,3 +210,162 @@ def test_rows_that_were_not_found_are_not_evaluated(risk_rules: RiskRules) -> No
     flagged = risk_flagged(frame, risk_rules)
     gone = flagged.filter(pl.col("outcome") == "not_found").row(0, named=True)
     assert all(gone[name] is None for name in RISK_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------------
+# links in the bio, emoji, the legacy override
+
+
+def test_domain_patterns_see_links_written_in_the_bio(original_risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("giveaway", description="Free crypto!! Claim at bit.ly/claim-now"),
+            user("mail", description="Contact: press@bit.ly.example"),
+        ),
+        original_risk_rules,
+    )
+    assert row(flagged, "giveaway")["risk_matches"] == ["risk:scam:domain:.*bit\\.ly/.*"]
+    assert row(flagged, "giveaway")["risk_excluded"]
+    assert row(flagged, "mail")["risk_matches"] == []
+
+
+def test_an_emoji_run_counts_in_the_name_or_in_the_bio_not_across_them(
+    risk_rules: RiskRules,
+) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("split", name="Alerts 🚨🚨", description="🚨 breaking"),
+            user("selector", name="💀\ufe0f💀\ufe0f💀\ufe0f"),
+        ),
+        risk_rules,
+    )
+    assert row(flagged, "split")["risk_flags"] == []
+    assert row(flagged, "selector")["risk_flags"] == ["controversy"]
+
+
+def test_patterns_that_cannot_share_one_alternation_still_apply() -> None:
+    # two patterns naming the same group cannot be joined into one regex: each runs on its own
+    rules = RiskRules(
+        categories=(
+            _category(
+                "bots",
+                auto_exclude=True,
+                name_patterns=(r"(?P<n>\d{6,})$", r"^(?P<n>bot)\b"),
+            ),
+        )
+    )
+    flagged = risk_flagged(
+        profiles(user("jane48213377", name="Jane"), user("x", name="bot army"), user("y")), rules
+    )
+    assert row(flagged, "jane48213377")["risk_flags"] == ["bots_flag"]
+    assert row(flagged, "x")["risk_flags"] == ["bots_flag"]
+    assert row(flagged, "y")["risk_flags"] == []
+
+
+def _override_rules(*, override: bool = True, impersonation_excludes: bool = True) -> RiskRules:
+    return RiskRules(
+        categories=(
+            RiskCategory(
+                key="impersonation",
+                flag_name="impersonation_risk",
+                severity=Severity.LOW,
+                auto_exclude=impersonation_excludes,
+                bio_keywords=("parody",),
+            ),
+            RiskCategory(
+                key="spam",
+                flag_name="spam",
+                severity=Severity.HIGH,
+                auto_exclude=True,
+                bio_keywords=("follow back",),
+            ),
+        ),
+        processing_rules=ProcessingRules(multi_flag_threshold=2, verified_legacy_override=override),
+    )
+
+
+def test_legacy_verified_accounts_with_one_low_flag_go_to_review() -> None:
+    legacy = {"verified": True, "verified_type": None}
+    flagged = risk_flagged(
+        profiles(
+            user("legacy", description="Parody of a famous chef.", **legacy),
+            user(
+                "blue", description="Parody of a famous chef.", verified=True, verified_type="blue"
+            ),
+            user("noisy", description="Parody. I follow back!", **legacy),
+            user("spammy", description="I follow back!", **legacy),
+        ),
+        _override_rules(),
+    )
+    legacy_row = row(flagged, "legacy")
+    assert legacy_row["risk_matches"] == [
+        "risk:impersonation:bio:parody",
+        LEGACY_OVERRIDE_MATCH,
+    ]
+    assert legacy_row["risk_flags"] == ["impersonation_risk"]
+    assert not legacy_row["risk_excluded"]
+    assert legacy_row["risk_excluding_flags"] == []
+    assert legacy_row["risk_multi_flag_threshold"] is None
+    # paid verification is not legacy; two flags or a high-severity flag are not "one low flag"
+    for excluded in ("blue", "noisy", "spammy"):
+        assert row(flagged, excluded)["risk_excluded"], excluded
+        assert LEGACY_OVERRIDE_MATCH not in row(flagged, excluded)["risk_matches"]
+
+
+def test_the_legacy_override_marks_for_review_even_when_nothing_would_exclude() -> None:
+    flagged = risk_flagged(
+        profiles(user("legacy", description="Parody account", verified=True, verified_type="none")),
+        _override_rules(impersonation_excludes=False),
+    )
+    only = flagged.row(0, named=True)
+    assert LEGACY_OVERRIDE_MATCH in only["risk_matches"] and not only["risk_excluded"]
+    off = risk_flagged(
+        profiles(user("legacy", description="Parody account", verified=True, verified_type="none")),
+        _override_rules(override=False),
+    )
+    assert off.row(0, named=True)["risk_excluded"]
+    assert LEGACY_OVERRIDE_MATCH not in off.row(0, named=True)["risk_matches"]
+
+
+def test_the_shipped_files_apply_the_legacy_override(
+    risk_rules: RiskRules, original_risk_rules: RiskRules
+) -> None:
+    assert risk_rules.processing_rules.verified_legacy_override
+    frame = profiles(user("legacy", description="Satire, mostly.", verified=True))
+    for rules in (risk_rules, original_risk_rules):
+        only = risk_flagged(frame, rules).row(0, named=True)
+        assert only["risk_flags"] == ["impersonation_risk"]
+        assert only["risk_matches"][-1] == LEGACY_OVERRIDE_MATCH and not only["risk_excluded"]
+
+
+def test_many_categories_report_their_flags_sorted() -> None:
+    # more flags than the subset table covers: lists are built row by row
+    rules = RiskRules(
+        categories=tuple(
+            _category(f"c{index:02d}", auto_exclude=index == 7, bio_keywords=(f"word{index:02d}",))
+            for index in range(14)
+        )
+    )
+    flagged = risk_flagged(
+        profiles(user("x", description="word13 word02 word07"), user("y", description="word05")),
+        rules,
+    )
+    assert row(flagged, "x")["risk_flags"] == ["c02_flag", "c07_flag", "c13_flag"]
+    assert row(flagged, "x")["risk_excluding_flags"] == ["c07_flag"]
+    assert row(flagged, "x")["risk_excluded"] and not row(flagged, "y")["risk_excluded"]
+
+
+@pytest.mark.parametrize(
+    ("description", "flags"),
+    [
+        ("卐 blood and soil", ["hate_speech"]),
+        ("Proud 1488 member", ["hate_speech"]),
+        ("Historian of the 20th century. Writing about Europe 1914-1945.", []),
+    ],
+)
+def test_hate_speech_symbols_exclude(
+    risk_rules: RiskRules, description: str, flags: list[str]
+) -> None:
+    only = risk_flagged(profiles(user("x", description=description)), risk_rules).row(0, named=True)
+    assert only["risk_flags"] == flags
+    assert only["risk_excluded"] is bool(flags)

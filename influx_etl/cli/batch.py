@@ -1,0 +1,141 @@
+"""The original project's batch tools, over the same pipeline as ``influx-harvest``.
+
+* ``influx-batch-harvest`` — several handle files in one parallel run, with a metrics summary.
+* ``influx-batch-automation run`` — pending seed files until the target, refresh, target report.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from influx_etl import automation, pipeline
+from influx_etl.cli.harvest import (
+    common_options,
+    config_from_options,
+    configure_logging,
+    print_report,
+)
+from influx_etl.errors import InfluxError
+from influx_etl.progress import HarvestProgress
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--handles-file",
+    "handles_files",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Seed list (*.csv or *.txt); repeat for several. Handles are deduplicated across files.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the export here."
+)
+@common_options
+def harvest_main(handles_files: tuple[Path, ...], out: Path | None, **options: Any) -> None:
+    """Look up the handles of several files in parallel batches and summarise the run.
+
+    A batch that keeps failing is recorded (its handles end as `failed`, a later run retries
+    them) and the run goes on.
+    """
+    configure_logging(options["verbose"])
+    try:
+        config = config_from_options(list(handles_files), out, options)
+        with HarvestProgress() as progress:
+            report = pipeline.run_harvest(config, progress=progress)
+    except InfluxError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    print_report(report)
+    print_metrics(report)
+
+
+def print_metrics(report: pipeline.RunReport) -> None:
+    funnel = report.funnel
+    looked_up = funnel["looked_up"]
+    rate = looked_up / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    found_rate = funnel["found"] / looked_up if looked_up else 0.0
+    click.echo("metrics:")
+    click.echo(f"  batches requested   {report.batches}")
+    click.echo(f"  wall time           {report.elapsed_s:.2f} s")
+    click.echo(f"  handles per second  {rate:.1f}")
+    click.echo(f"  found rate          {found_rate:.1%}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def automation_main() -> None:
+    """Grow the dataset toward a target from the seed lists, run after run."""
+
+
+@automation_main.command("run")
+@click.option(
+    "--seeds-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("lists/seeds"),
+    show_default=True,
+    help="Folder of seed lists; a file is pending until a run processed its current content.",
+)
+@click.option(
+    "--target-authors",
+    type=click.IntRange(1),
+    default=1500,
+    show_default=True,
+    help="Stop processing seed files once the dataset holds this many authors.",
+)
+@click.option(
+    "--refresh-days",
+    type=click.FloatRange(0, min_open=True),
+    default=7.0,
+    show_default=True,
+    help="Look authors up again when their last lookup is older than this.",
+)
+@common_options
+def automation_run(
+    seeds_dir: Path, target_authors: int, refresh_days: float, **options: Any
+) -> None:
+    """Process pending seed files in name order until the target, refresh stale authors,
+    and print the target report."""
+    configure_logging(options["verbose"])
+    try:
+        config = config_from_options([], None, options)
+        with HarvestProgress() as progress:
+            report = automation.run_automation(
+                config, seeds_dir, target_authors, refresh_days=refresh_days, progress=progress
+            )
+    except InfluxError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for run in report.runs:
+        print_report(run)
+        click.echo()
+    print_target_report(report)
+
+
+def print_target_report(report: automation.TargetReport) -> None:
+    click.echo(f"target report ({report.target} authors)")
+    click.echo(f"  authors now          {report.authors_now}")
+    click.echo(f"  added by this run    {report.added}")
+    click.echo(f"  still needed         {report.still_needed}")
+    click.echo(f"  refreshed            {report.refreshed}")
+    pending = ", ".join(report.pending_files) or "none"
+    click.echo(f"  seed files pending   {pending}")
+    estimate = report.estimated_runs_to_target
+    click.echo(
+        "  runs to target       "
+        + (
+            str(estimate)
+            if estimate is not None
+            else "unknown (no seed-file run has added authors yet)"
+        )
+    )
+    if report.mean_added_per_file_run is not None:
+        click.echo(f"  mean added per run   {report.mean_added_per_file_run:.1f}")
+    click.echo("  topic coverage:")
+    if not report.topic_coverage:
+        click.echo("    (no authors yet)")
+    for topic, count in report.topic_coverage.items():
+        click.echo(f"    {topic:<24} {count}")

@@ -1,0 +1,129 @@
+"""``influx-export``: write a dataset's export files from its DuckDB file.
+
+Thin over :func:`influx_etl.export.export_authors`, the same function every pipeline run ends
+with, so the files are the same whichever wrote them (and byte-identical when nothing changed).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from influx_etl import export, score, validate
+from influx_etl.config import DEFAULT_SCHEMA, DEFAULT_SCORING
+from influx_etl.errors import InfluxError
+from influx_etl.store import Store
+
+
+def schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--schema``, ``--also-validate`` and ``--scoring``: what rendering records needs."""
+    options = [
+        click.option(
+            "--schema",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=DEFAULT_SCHEMA,
+            show_default="schema/bigv.schema.json",
+            help="JSON Schema every exported record must pass (its schema_version goes into "
+            "the manifest).",
+        ),
+        click.option(
+            "--also-validate",
+            type=click.Path(dir_okay=False, path_type=Path),
+            multiple=True,
+            help="Another schema records must also pass (e.g. the original influx schema).",
+        ),
+        click.option(
+            "--scoring",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=DEFAULT_SCORING,
+            show_default="lists/scoring.yml",
+            help="Composite score weights (YAML).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--dataset",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("data/influx.duckdb"),
+    show_default=True,
+    help="The dataset file (data/synthetic/influx.duckdb for the embedded server's).",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the files go.  [default: latest/ beside the dataset file]",
+)
+@click.option(
+    "--snapshot",
+    is_flag=True,
+    help="Also write a dated copy: snapshots/YYYY-MM-DD/ beside the dataset file (UTC date; a "
+    "later export the same day replaces it).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the JSONL records here.",
+)
+@schema_options
+def main(
+    dataset: Path,
+    out_dir: Path | None,
+    snapshot: bool,
+    out: Path | None,
+    schema: Path,
+    also_validate: tuple[Path, ...],
+    scoring: Path,
+) -> None:
+    """Export the dataset: latest.jsonl, latest.jsonl.gz, latest.parquet, latest.csv and
+    manifest.json (sha256 and size of each file, the record count).
+
+    \b
+    Records go by meta.score desc, followers desc, handle. Files whose content would not
+    change are left untouched; the manifest's generated_at is when this content was first
+    exported, so an unchanged dataset exports byte-identical files.
+    """
+    out_dir = out_dir or dataset.parent / "latest"
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    snapshot_dir = dataset.parent / "snapshots" / day if snapshot else None
+    try:
+        first = validate.load_schema(schema)
+        validators = [validate.validator_for(first)]
+        validators += [validate.validator_for(validate.load_schema(p)) for p in also_validate]
+        weights = score.load_scoring(scoring)
+        with Store.open_existing(dataset) as store:
+            authors = store.authors()
+        manifest = export.export_authors(
+            authors,
+            out_dir,
+            validators,
+            validate.schema_version(first),
+            weights,
+            out,
+            snapshot_dir=snapshot_dir,
+        )
+    except InfluxError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    left_out = authors.height - manifest.count
+    click.echo(
+        f"exported {manifest.count} records from {dataset}"
+        + (f" ({left_out} invalid, left out: see the log above)" if left_out else "")
+    )
+    width = max(len(str(out_dir / name)) for name in (*export.EXPORT_FILES, "manifest.json"))
+    for exported in manifest.files:
+        path = str(out_dir / exported.name)
+        click.echo(f"  {path:<{width}}  {exported.bytes:>10} B  sha256 {exported.sha256}")
+    manifest_path = str(out_dir / export.MANIFEST_FILE)
+    click.echo(f"  {manifest_path:<{width}}  generated_at {manifest.generated_at}")
+    if snapshot_dir is not None:
+        click.echo(f"snapshot: {snapshot_dir}")

@@ -1,0 +1,86 @@
+"""The batch tools and ``influx ban`` as users run them: real subprocesses, server, DuckDB."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
+from tests.cli.scripts import clean_env, console_script
+from tests.conftest import REPO_ROOT
+
+RULES = [
+    "--brand-rules", str(REPO_ROOT / "lists/rules/brand_heuristics.yml"),
+    "--risk-rules", str(REPO_ROOT / "lists/rules/risk_terms.yml"),
+]  # fmt: skip
+PEOPLE = {
+    h: {"id": str(300 + i), "username": h, "name": h.title(), "description": "Physicist.",
+        "public_metrics": {"followers_count": 90_000 + i, "listed_count": 800}}
+    for i, h in enumerate(["ada", "max", "lise", "emmy"])
+}  # fmt: skip
+
+
+@pytest.fixture
+def server() -> RunningServer:
+    with start_server(ApiServerConfig(population=PEOPLE, synthetic=False)) as running:
+        yield running
+
+
+def seed_file(folder: Path, name: str, handles: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("handle,category,source,note\n" + "".join(f"{h},physics,t,\n" for h in handles))
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), env=clean_env(), capture_output=True, text=True, timeout=120)
+
+
+def test_batch_harvest_over_several_files_prints_the_funnel_and_metrics(
+    tmp_path: Path, server: RunningServer
+) -> None:
+    one = seed_file(tmp_path / "s", "one.csv", ["ada", "max"])
+    two = seed_file(tmp_path / "s", "two.txt", ["lise", "ada", "nobody"])
+    two.write_text("lise\nADA\nnobody\n")
+    result = run(console_script("influx-batch-harvest"), "--handles-file", str(one),
+                 "--handles-file", str(two), "--source", server.base_url,
+                 "--data-dir", str(tmp_path / "data"), *RULES)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "handles per second" in result.stdout
+    assert re.search(r"found rate\s+75\.0%", result.stdout)
+    lines = (tmp_path / "data/synthetic/latest/latest.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["handle"] for line in lines) == ["ada", "lise", "max"]
+
+
+def test_automation_and_ban_from_the_command_line(tmp_path: Path, server: RunningServer) -> None:
+    seeds = tmp_path / "seeds"
+    seed_file(seeds, "a.csv", ["ada", "max", "lise", "emmy"])
+    automation = [console_script("influx-batch-automation"), "run", "--seeds-dir", str(seeds),
+                  "--target-authors", "10", "--source", server.base_url,
+                  "--data-dir", str(tmp_path / "data"), *RULES]  # fmt: skip
+    first = run(*automation)
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"authors now\s+4\n", first.stdout)
+    assert re.search(r"still needed\s+6\n", first.stdout)
+
+    dataset = tmp_path / "data/synthetic/influx.duckdb"
+    banned = run(console_script("influx"), "ban", "@Emmy", "--reason", "asked to be removed",
+                 "--dataset", str(dataset))  # fmt: skip
+    assert banned.returncode == 0 and "removed and banned" in banned.stdout
+
+    seed_file(seeds, "a.csv", ["ada", "max", "lise", "emmy", "nobody"])  # edited: pending again
+    second = run(*automation)
+    assert second.returncode == 0, second.stderr
+    assert re.search(r"banned \(asked to be removed\)\s+1\n", second.stdout)
+    assert re.search(r"authors now\s+3\n", second.stdout)
+
+
+def test_ban_without_a_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(console_script("influx"), "ban", "x", "--reason", "r",
+                 "--dataset", str(tmp_path / "none.duckdb"))  # fmt: skip
+    assert result.returncode == 1 and "no dataset at" in result.stderr
