@@ -67,6 +67,7 @@ import polars as pl
 import yaml
 
 from influx_etl.errors import ScoringError
+from influx_etl.yaml_files import UniqueKeyLoader
 
 VERIFIED_BOOST: Final = 10.0
 """Points added to ``score`` for any verification (``verified`` other than ``none``)."""
@@ -280,28 +281,6 @@ _ACTIVITY_KEYS = ("full_posts_per_day",)
 _RELEVANCE_KEYS = ("full_seed_lists", "full_topics")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Refuses a repeated key: YAML would keep the last ``quality:`` silently."""
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
 class _Reader:
     """Reads checked values out of the parsed file, raising ScoringError with the key path."""
 
@@ -361,7 +340,7 @@ def load_scoring(path: Path | str) -> Scoring:
     except UnicodeDecodeError as error:
         read.fail(None, f"not UTF-8 text ({error.reason})")
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
+        document = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
