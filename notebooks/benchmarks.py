@@ -34,9 +34,9 @@ import matplotlib.pyplot as plt
 import polars as pl
 from IPython.display import Image, Markdown, display
 
-REPO = next(
-    (p for p in (Path.cwd(), *Path.cwd().parents) if (p / "pyproject.toml").is_file()), Path.cwd()
-)
+from influx_etl.notebook import project_root
+
+REPO = project_root(Path.cwd())
 BENCHMARKS = Path(os.environ.get("INFLUX_BENCHMARKS") or REPO / "data/benchmarks")
 found = sorted(BENCHMARKS.glob("*/benchmark.json"))
 if not found:

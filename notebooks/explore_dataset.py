@@ -32,18 +32,10 @@ import duckdb
 import matplotlib.pyplot as plt
 import polars as pl
 
-REPO = next(
-    (p for p in (Path.cwd(), *Path.cwd().parents) if (p / "pyproject.toml").is_file()), Path.cwd()
-)
-candidates = [REPO / "data/influx.duckdb", REPO / "data/synthetic/influx.duckdb"]
-if os.environ.get("INFLUX_DATASET"):
-    candidates = [Path(os.environ["INFLUX_DATASET"])]
-DATASET = next((p for p in candidates if p.is_file()), None)
-if DATASET is None:
-    raise FileNotFoundError(
-        f"no dataset at {', '.join(map(str, candidates))}: run `make harvest` first "
-        "(without a token it fills data/synthetic/), or set INFLUX_DATASET"
-    )
+from influx_etl.notebook import located_dataset, project_root
+
+REPO = project_root(Path.cwd())
+DATASET = located_dataset(REPO, os.environ.get("INFLUX_DATASET"))
 TARGET = int(os.environ.get("INFLUX_TARGET", "1500"))
 con = duckdb.connect(str(DATASET), read_only=True)
 pl.Config.set_tbl_rows(25)

@@ -33,21 +33,12 @@ import matplotlib.pyplot as plt
 import polars as pl
 from matplotlib.ticker import MaxNLocator
 
+from influx_etl.notebook import located_dataset, project_root
 from influx_etl.qa import qa_sample
 from influx_etl.rules import load_brand_rules
 
-REPO = next(
-    (p for p in (Path.cwd(), *Path.cwd().parents) if (p / "pyproject.toml").is_file()), Path.cwd()
-)
-candidates = [REPO / "data/influx.duckdb", REPO / "data/synthetic/influx.duckdb"]
-if os.environ.get("INFLUX_DATASET"):
-    candidates = [Path(os.environ["INFLUX_DATASET"])]
-DATASET = next((p for p in candidates if p.is_file()), None)
-if DATASET is None:
-    raise FileNotFoundError(
-        f"no dataset at {', '.join(map(str, candidates))}: run `make harvest` first "
-        "(without a token it fills data/synthetic/), or set INFLUX_DATASET"
-    )
+REPO = project_root(Path.cwd())
+DATASET = located_dataset(REPO, os.environ.get("INFLUX_DATASET"))
 QA_SEED = int(os.environ.get("INFLUX_QA_SEED", "0"))
 con = duckdb.connect(str(DATASET), read_only=True)
 pl.Config.set_tbl_rows(30)
