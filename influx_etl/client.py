@@ -2,9 +2,10 @@
 
 The same class talks to api.x.com and to the embedded server (``influx-api-sim``): only the base
 URL and the token differ. It sends one request and classifies the answer. With a
-:class:`~influx_etl.pacing.Pacing` it also waits, before sending, until the endpoint's rate-limit
-budget (read from every response's headers, errors included) has room for the request; retrying is
-the caller's business (see :mod:`influx_etl.sources`).
+:class:`~influx_etl.pacing.Pacing` (or a worker's handle on a budget shared by a cluster, see
+:mod:`influx_etl.cluster`) it also waits, before sending, until the endpoint's rate-limit budget
+(read from every response's headers, errors included) has room for the request; retrying is the
+caller's business (see :mod:`influx_etl.sources`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from influx_etl.errors import (
     TransportError,
     mask_secrets,
 )
-from influx_etl.pacing import Pacing, retry_after_seconds
+from influx_etl.pacing import EndpointBudgets, retry_after_seconds
 
 USER_FIELDS = (
     "created_at",
@@ -86,7 +87,7 @@ class XClient:
         *,
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
-        pacing: Pacing | None = None,
+        pacing: EndpointBudgets | None = None,
     ) -> None:
         headers = {"User-Agent": "influx-etl/0.1"}
         if token is not None:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from influx_etl.errors import ConfigError, register_secret
 
@@ -27,6 +28,11 @@ LOOKUP_ENDPOINTS = ("bulk", "per-user")
 """``bulk``: ``GET /2/users/by`` (up to 100 usernames a request); ``per-user``:
 ``GET /2/users/by/username/{u}``, one request per handle (what bulk lookup replaces; the
 benchmark's baseline)."""
+
+LOOKUP_BACKENDS = ("threading", "loky", "dask")
+"""Where the lookup workers run: ``threading`` (threads of this process; the default), ``loky``
+(worker processes on this machine) or ``dask`` (a Dask cluster: ``scheduler``, else a local one
+for the run). Every backend paces by one rate budget (see :mod:`influx_etl.cluster`)."""
 
 DEFAULT_BASE_URL = "https://api.x.com"
 TOKEN_VARIABLES = ("X_BEARER_TOKEN", "TWITTER_BEARER_TOKEN")
@@ -158,6 +164,12 @@ class LookupSettings:
     mcp_auth_header: str = "Authorization"
     mcp_auth: Secret | None = None
     """The value of ``mcp_auth_header`` (e.g. ``Bearer ...``): a secret like the token."""
+    backend: str = "threading"
+    """One of :data:`LOOKUP_BACKENDS`: where ``parallel_batches`` batches are looked up at once
+    (HTTP sources only)."""
+    scheduler: str | None = None
+    """``backend="dask"``: the address of a running Dask scheduler (``tcp://HOST:8786``); None
+    starts a local cluster for the run."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -181,6 +193,20 @@ class LookupSettings:
             )
         if self.rate_limit_margin_s < 0:
             raise ConfigError(f"rate_limit_margin_s must be >= 0 (got {self.rate_limit_margin_s})")
+        if self.backend not in LOOKUP_BACKENDS:
+            raise ConfigError(
+                f"unknown --backend {self.backend!r}: expected one of {', '.join(LOOKUP_BACKENDS)}"
+            )
+        if self.scheduler is not None:
+            if self.backend != "dask":
+                raise ConfigError(
+                    f"--scheduler {self.scheduler} needs --backend dask (got --backend "
+                    f"{self.backend}): only a Dask cluster has a scheduler"
+                )
+            if not self.scheduler.strip():
+                raise ConfigError(
+                    "--scheduler must be a Dask scheduler address such as tcp://HOST:8786"
+                )
 
 
 @dataclass(frozen=True)
@@ -215,6 +241,10 @@ class OutputPaths:
         return self.data_dir / "synthetic" / "latest"
 
 
+DEFAULT_CHUNK_ROWS: Final = 500_000
+"""Lines of a prefetched file per chunk; chosen by measurement (README, "Streaming")."""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     seed_paths: tuple[Path, ...] = ()
@@ -229,6 +259,13 @@ class PipelineConfig:
     """``--out FILE.jsonl``: an extra copy of the exported records (the seed CLI's flag)."""
     operator: str | None = None
     """Who ran it, recorded with the run (the command line fills in the login name)."""
+    chunk_rows: int | None = DEFAULT_CHUNK_ROWS
+    """Lines of a prefetched users file decided at a time (``None``: the whole file at once).
+    Memory grows with it, time hardly does (see :data:`DEFAULT_CHUNK_ROWS`)."""
+
+    def __post_init__(self) -> None:
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise ConfigError(f"--chunk-rows must be >= 1 (got {self.chunk_rows})")
 
 
 def current_operator() -> str | None:

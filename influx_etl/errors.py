@@ -152,6 +152,12 @@ class BadRequestError(LookupError_):
         super().__init__(message, batch_id=batch_id)
 
 
+class ClusterError(LookupError_):
+    """The Dask cluster of ``--backend dask`` (or the worker processes of ``loky``) could not be
+    reached, had no worker, or lost the work: the address and what happened are in the message.
+    The batches stored so far are kept; the same command again resumes."""
+
+
 class SourceError(InfluxError):
     """A lookup source could not be opened (prefetched file missing, unknown source spec...)."""
 

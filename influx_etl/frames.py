@@ -199,3 +199,18 @@ QA_VERDICTS_SCHEMA: Final = _schema(
         "recorded_at": pl.String,  # ISO-8601 UTC
     }
 )
+
+
+def compacted(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its text copied into buffers of its own. Polars' strings are views into
+    shared buffers: a few rows (or columns) taken from a large frame keep all of its text alive,
+    and a copy is the only way to let it go (appending "" makes new strings)."""
+
+    def owned(column: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
+        if dtype == pl.String:
+            return column + pl.lit("")
+        if isinstance(dtype, pl.List) and dtype.inner == pl.String:
+            return column.list.eval(pl.element() + pl.lit(""))
+        return column
+
+    return frame.select(owned(pl.col(name), dtype) for name, dtype in frame.schema.items())

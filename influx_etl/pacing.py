@@ -12,6 +12,10 @@ holds every worker until the reset the server gave, or for ``retry-after`` secon
 
 Waits are reported to an optional :class:`WaitObserver` (the progress display shows them with a
 countdown); the budget itself never touches a terminal.
+
+Workers in other processes (``--backend loky`` or ``dask``) cannot share this object's lock: there
+one :class:`RateBudget` lives in one place and is asked through :meth:`RateBudget.try_acquire`,
+which never blocks (see :mod:`influx_etl.cluster`), so the budget is still one budget.
 """
 
 from __future__ import annotations
@@ -36,6 +40,44 @@ class WaitObserver(Protocol):
     """Told when workers must wait for the rate limit (``until`` is an epoch second)."""
 
     def waiting(self, until: float, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What :meth:`RateBudget.try_acquire` decided for one request."""
+
+    admitted: bool
+    """Go now: the request counts as in flight until released."""
+    delay_s: float = 0.0
+    """Otherwise: ask again after this long."""
+    until: float | None = None
+    """Set for waits on the rate limit itself (epoch second), unset for waits on requests in
+    flight."""
+    reason: str = ""
+    announce: bool = False
+    """The first caller told of this wait: the person should be shown it."""
+
+
+class RequestBudget(Protocol):
+    """What :class:`~influx_etl.client.XClient` needs of a budget: :class:`RateBudget` in this
+    process, or a worker's handle on a budget shared by a cluster
+    (:class:`influx_etl.cluster.SharedBudget`)."""
+
+    def acquire(self) -> None: ...
+
+    def release(
+        self,
+        headers: Mapping[str, str] | None,
+        *,
+        rate_limited: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None: ...
+
+
+class EndpointBudgets(Protocol):
+    """One budget per endpoint: :class:`Pacing`, or its cluster-wide counterpart."""
+
+    def budget(self, endpoint: str) -> RequestBudget: ...
 
 
 @dataclass(frozen=True)
@@ -97,32 +139,49 @@ class RateBudget:
         """Block until one more request may be sent, then count it as in flight."""
         started: float | None = None
         while True:
-            report: tuple[float, str] | None = None
             with self._cond:
                 now = self._clock()
-                delay, until, reason = self._decision(now)
-                if delay <= 0:
-                    self._in_flight += 1
-                    self._admitted += 1
-                    if started is not None:
-                        self._waited_s += now - started
+                admission = self._admission(now, None if started is None else now - started)
+                if admission.admitted:
                     return
-                if until is not None:
-                    if started is None:
-                        started = now
-                        self._waits += 1
-                    if until > self._reported_until:
-                        self._reported_until = until
-                        report = (until, reason)
-                if report is None:
-                    self._cond.wait(timeout=min(delay, RECHECK_S))
+                if admission.until is not None and started is None:
+                    started = now
+                if not admission.announce:
+                    self._cond.wait(timeout=min(admission.delay_s, RECHECK_S))
                     continue
             # outside the lock: the observer may take its own locks
-            log.debug(
-                "%s: %s; waiting %.0f s", self.name, reason, max(0.0, report[0] - self._clock())
-            )
+            until = admission.until if admission.until is not None else now
+            log.debug("%s: %s; waiting %.0f s", self.name, admission.reason, max(0.0, until - now))
             if self.observer is not None:
-                self.observer.waiting(*report)
+                self.observer.waiting(until, admission.reason)
+
+    def try_acquire(self, waited_s: float | None = None) -> Admission:
+        """Never blocks: admit one request now (counted in flight until :meth:`release`), or say
+        how long to wait before asking again.
+
+        For callers that cannot wait on this object's lock: workers in other processes asking a
+        budget held in one place (:mod:`influx_etl.cluster`). ``waited_s`` is how long the caller
+        has been waiting on the rate limit so far (None before its first such wait), for
+        :meth:`stats`. The observer is not called: ``announce`` tells the caller to report it.
+        """
+        with self._cond:
+            return self._admission(self._clock(), waited_s)
+
+    def _admission(self, now: float, waited_s: float | None) -> Admission:
+        """The decision for one caller, with the counters updated (the lock is held)."""
+        delay, until, reason = self._decision(now)
+        if delay <= 0:
+            self._in_flight += 1
+            self._admitted += 1
+            if waited_s is not None:
+                self._waited_s += waited_s
+            return Admission(admitted=True)
+        if until is not None and waited_s is None:
+            self._waits += 1
+        announce = until is not None and until > self._reported_until
+        if announce and until is not None:
+            self._reported_until = until
+        return Admission(False, delay, until, reason, announce)
 
     def _decision(self, now: float) -> tuple[float, float | None, str]:
         """``(delay, until, reason)``: go when ``delay <= 0``; ``until`` is set for waits on the
@@ -154,20 +213,45 @@ class RateBudget:
         """The request admitted by :meth:`acquire` ended; ``headers`` are its response's (None
         when no response came: it is counted as having used the budget)."""
         with self._cond:
-            now = self._clock()
             self._in_flight = max(0, self._in_flight - 1)
-            if headers is None:
-                if self._remaining is not None:
-                    self._remaining = max(0, self._remaining - 1)
-            else:
-                self._observe(headers)
-            if rate_limited:
-                self._rate_limited += 1
-                self._consecutive_429 += 1
-                self._on_429(now, retry_after_s)
-            elif headers is not None:
-                self._consecutive_429 = 0
-            self._cond.notify_all()
+            self._learn(headers, rate_limited, retry_after_s)
+
+    def observe(
+        self,
+        headers: Mapping[str, str] | None,
+        *,
+        rate_limited: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        """Learn from a response whose request is no longer counted in flight (a remote
+        worker's permit that expired before its answer came back: see
+        :class:`influx_etl.cluster.BudgetService`). A missing response says nothing."""
+        if headers is None and not rate_limited:
+            return
+        with self._cond:
+            self._learn(headers, rate_limited, retry_after_s, used=False)
+
+    def _learn(
+        self,
+        headers: Mapping[str, str] | None,
+        rate_limited: bool,
+        retry_after_s: float | None,
+        *,
+        used: bool = True,
+    ) -> None:
+        now = self._clock()
+        if headers is None:
+            if used and self._remaining is not None:
+                self._remaining = max(0, self._remaining - 1)
+        else:
+            self._observe(headers)
+        if rate_limited:
+            self._rate_limited += 1
+            self._consecutive_429 += 1
+            self._on_429(now, retry_after_s)
+        elif headers is not None:
+            self._consecutive_429 = 0
+        self._cond.notify_all()
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         remaining = _int_header(headers, "x-rate-limit-remaining")

@@ -13,11 +13,11 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -25,20 +25,18 @@ from influx_etl import export, lookup, rules, score, seeds, threshold, timing, t
 from influx_etl.client import utc_now_iso
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
-from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA
+from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA, compacted
 from influx_etl.sources import (
     BulkLookupSource,
     DatasetKind,
     LookupProgress,
     LookupSource,
     RawBatch,
+    RawFile,
     open_source,
     source_kind,
 )
 from influx_etl.store import Integration, Store
-
-if TYPE_CHECKING:
-    from polars._typing import PolarsDataType
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +147,7 @@ def run_harvest(
                     rules_versions=rulebook.versions,
                 )
                 store.record_seed_files(run_id, seed_load.files)
-            work = lookup.batch_handles(batches)
+            pending = batches
         else:
             store.reopen_run(run_id)
             settled = lookup.settled_handles(store.raw_lookups(run_id))
@@ -163,15 +161,13 @@ def run_harvest(
             pending = lookup.batched(
                 pending, config.lookup.batch_size, first_batch_id=store.next_batch_id(run_id)
             )
-            work = lookup.batch_handles(pending)
+        looked_up_batches = pending["batch_id"].n_unique()
         if observer is not None:
-            observer.lookup_started(len(work), sum(len(handles) for _, handles in work))
+            observer.lookup_started(looked_up_batches, pending.height)
         try:
             with timing.stage("lookup"):
-                _looked_up(store, run_id, source, work, config.lookup.parallel_batches, progress)
-            # a million handles as Python strings are ~100 MB the rest of the run can use
-            looked_up_batches = len(work)
-            del work
+                _looked_up(store, run_id, source, pending, config.lookup.parallel_batches, progress)
+            del pending
             with timing.stage("read_raw"):
                 raw = store.raw_lookups(run_id)
             report = _processed_run(
@@ -207,23 +203,26 @@ def _looked_up(
     store: Store,
     run_id: str,
     source: LookupSource,
-    work: list[tuple[int, list[str]]],
+    batches: pl.DataFrame,
     parallel_batches: int,
     progress: ProgressCallback | None,
 ) -> None:
-    """Look the batches up and commit their raw answers.
+    """Look the ``batches`` (``batch_id``, ``handle``) up and commit their raw answers.
 
     A source that already holds every answer (:class:`BulkLookupSource`, a prefetched file)
-    answers all batches at once with references to its data, stored in one transaction; any
-    other source's batches are committed one by one as they arrive (crash safety).
+    answers all batches at once with a reference to its data, stored in one transaction (and
+    reported to ``progress`` as one step); any other source's batches are committed one by one
+    as they arrive (crash safety).
     """
     if isinstance(source, BulkLookupSource):
-        raws = source.fetch_batches(work)
-        store.save_raw_batches(run_id, raws)
-        if progress is not None:
-            for done, raw in enumerate(raws, start=1):
-                progress(raw, done, len(work))
+        answer = source.bulk_answer()
+        store.save_bulk_batches(run_id, batches, answer)
+        if progress is not None and batches.height:
+            total = batches["batch_id"].n_unique()
+            progress(replace(answer, batch_id=total - 1), total, total)
         return
+    # a million handles as Python strings are ~100 MB: made only for the sources that need them
+    work = lookup.batch_handles(batches)
     for done, raw in enumerate(lookup.raw_batches(source, work, parallel_batches), start=1):
         store.save_raw_batch(run_id, raw)
         if progress is not None:
@@ -311,35 +310,44 @@ def _processed_run(
     rulebook: Rulebook,
     config: PipelineConfig,
 ) -> RunReport:
-    """Everything after the lookup: decisions, records, integration and export."""
-    decided = decided_profiles(inputs.raw, inputs.seeds, rulebook, config)
-    with timing.stage("banned"):
-        decided = without_banned(decided, store.banned())
-        # Only what the rest needs of the million profiles is kept: the outcome columns, and the
-        # kept rows with their text copied (a few rows taken from a frame keep all its text
-        # alive); the looked-up text of all profiles is freed before the dataset's writes need
-        # memory (measured at 1M profiles: the peak fell by ~500 MB).
-        kept = _compacted(decided.filter(pl.col("decision") == "kept"))
-        outcomes = decided.select(OUTCOMES_SCHEMA.names())
-        rejected_ids = outcomes.select("id", "decision").filter(
-            pl.col("decision").is_in(["below_threshold", "brand", "risk"])
-            & pl.col("id").is_not_null()
-        )["id"]
-        looked_up = decided.height
-        del decided
-    with timing.stage("transform"):
-        records = transform.author_records(kept, started_at)
-    with timing.stage("score"):
-        authors = score.scored(records)
-    with timing.stage("validate"):
-        checked = validate.validated(transform.record_documents(authors), rulebook.validators)
-        _log_invalid(checked.invalid, "not integrated")
-        valid_authors = authors.join(checked.valid.select("id"), on="id", how="semi")
+    """Everything after the lookup: decisions, records, integration and export.
 
-    with timing.stage("integrate"):
-        integration = store.integrate(
-            run_id, outcomes, valid_authors, rejected_ids, inputs.seed_rejects
-        )
+    Decisions arrive in chunks (one for API documents; one per ``config.chunk_rows`` lines of a
+    prefetched file): each chunk's outcomes go to the store at once and only its kept rows stay
+    in memory, so a file of ten million profiles never has to fit. Outcomes and authors are
+    written in one transaction.
+    """
+    banned = store.banned()
+    with store.run_integration(run_id) as writer:
+        kept_parts: list[pl.DataFrame] = []
+        for decided in decided_chunks(inputs.raw, inputs.seeds, rulebook, config):
+            with timing.stage("banned"):
+                decided = without_banned(decided, banned)
+            with timing.stage("outcomes"):
+                writer.add_outcomes(decided.select(OUTCOMES_SCHEMA.names()))
+                # The kept rows with their text copied: a few rows taken from a frame keep all
+                # its text alive (measured at 1M profiles: the peak fell by ~500 MB).
+                kept_parts.append(compacted(decided.filter(pl.col("decision") == "kept")))
+            del decided
+        with timing.stage("settle"):
+            kept = pl.concat(kept_parts)  # never empty: every run has one chunk at least
+            del kept_parts
+            if writer.settle():
+                # a handle the file holds twice: its last answer decided (and may not keep it)
+                kept = kept.unique("handle_key", keep="last", maintain_order=True).join(
+                    writer.kept_handles(), on=["handle_key", "id"], how="semi"
+                )
+            counts = writer.counts()
+        with timing.stage("transform"):
+            records = transform.author_records(kept, started_at)
+        with timing.stage("score"):
+            authors = score.scored(records)
+        with timing.stage("validate"):
+            checked = validate.validated(transform.record_documents(authors), rulebook.validators)
+            _log_invalid(checked.invalid, "not integrated")
+            valid_authors = authors.join(checked.valid.select("id"), on="id", how="semi")
+        with timing.stage("integrate"):
+            integration = writer.merge_authors(valid_authors, inputs.seed_rejects)
 
     synthetic = store.kind == "simulated"
     outputs = config.outputs
@@ -347,17 +355,15 @@ def _processed_run(
     with timing.stage("export"):
         manifest = export_dataset(store, export_dir, rulebook, config.extra_out)
 
-    counts = outcomes.group_by("decision").len()
-    by_decision = dict(zip(counts["decision"].to_list(), counts["len"].to_list(), strict=True))
     funnel = {
         "seed_rows": inputs.seed_rows,
         "invalid_seed_rows": inputs.seed_rejects.height,
-        "looked_up": looked_up,
-        **{outcome: int((outcomes["outcome"] == outcome).sum()) for outcome in OUTCOMES},
-        "below_threshold": by_decision.get("below_threshold", 0),
-        "brand": by_decision.get("brand", 0),
-        "risk": by_decision.get("risk", 0),
-        "banned": by_decision.get("banned", 0),
+        "looked_up": counts.total,
+        **{outcome: counts.outcomes.get(outcome, 0) for outcome in OUTCOMES},
+        "below_threshold": counts.decisions.get("below_threshold", 0),
+        "brand": counts.decisions.get("brand", 0),
+        "risk": counts.decisions.get("risk", 0),
+        "banned": counts.decisions.get("banned", 0),
         "kept": kept.height,
         "invalid_records": checked.invalid.height,
         "new": integration.new,
@@ -379,21 +385,6 @@ def _processed_run(
     )
 
 
-def _compacted(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with its text copied into buffers of its own. Polars' strings are views into
-    shared buffers: a few rows (or columns) taken from a large frame keep all of its text alive,
-    and a copy is the only way to let it go (appending "" makes new strings)."""
-
-    def owned(column: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
-        if dtype == pl.String:
-            return column + pl.lit("")
-        if isinstance(dtype, pl.List) and dtype.inner == pl.String:
-            return column.list.eval(pl.element() + pl.lit(""))
-        return column
-
-    return frame.select(owned(pl.col(name), dtype) for name, dtype in frame.schema.items())
-
-
 def _log_invalid(invalid: pl.DataFrame, what: str) -> None:
     for row in invalid.iter_rows(named=True):
         log.error(
@@ -412,19 +403,95 @@ def decided_profiles(
     """Raw documents → one decided row per seed handle (threshold, brand, risk, decision)."""
     with timing.stage("profiles"):
         profiles = lookup.profiles(raw)
-        # the seed columns are joined to the handle keys alone and laid beside the profiles: a
-        # join of the profiles themselves would copy every profile column (~300 MB at 1M rows)
-        seed_columns = (
-            profiles.select("handle_key")
+    return _decided(profiles, seed_frame, rulebook, config)
+
+
+def decided_chunks(
+    raw: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
+) -> Iterator[pl.DataFrame]:
+    """:func:`decided_profiles` in chunks: a run answered by one prefetched file is read
+    ``config.chunk_rows`` lines at a time (:func:`lookup.file_profiles`; a handle the file holds
+    twice comes again in a later chunk, and its last row is its answer); any other run is one
+    chunk."""
+    reference = _answering_file(raw)
+    if reference is None:
+        yield decided_profiles(raw, seed_frame, rulebook, config)
+        return
+    requested = _requested_from_seeds(raw, seed_frame)
+    if requested is None:
+        requested = (
+            raw.select(
+                "batch_id",
+                "default_origin",
+                pl.col("requested_at").alias("fetched_at"),
+                pl.col("handles").alias("handle"),
+            )
+            .explode("handle")
+            .select(pl.exclude("handle"), pl.col("handle").str.to_lowercase().alias("handle_key"))
+            # a handle asked in two batches (a resumed run) is answered by the later one
+            .unique("handle_key", keep="last", maintain_order=True)
             .join(
-                seed_frame.select("handle_key", "handle", "seed_file", "seed_files", "categories"),
+                seed_frame.select("handle_key", *_SEED_COLUMNS),
                 on="handle_key",
                 how="left",
                 maintain_order="left",
             )
-            .drop("handle_key")
         )
-        profiles = profiles.hstack(seed_columns.get_columns())
+    chunks = lookup.file_profiles(reference, requested, config.chunk_rows, _SEED_COLUMNS)
+    while True:
+        with timing.stage("profiles"):
+            profiles = next(chunks, None)
+        if profiles is None:
+            return
+        yield _decided(profiles, seed_frame, rulebook, config)
+
+
+_SEED_COLUMNS = ("handle", "seed_file", "seed_files", "categories")
+"""What the decisions and records take from the seeds (the handle as the curator wrote it)."""
+
+
+def _requested_from_seeds(raw: pl.DataFrame, seed_frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The handles a run requested, with their batch's time and origin, taken from its seeds
+    (one row per handle already) when its raw batches are exactly the seeds' batches: at ten
+    million handles, exploding the batches' lists, deduplicating and joining the seeds again
+    took 2.5 GB more. ``None`` for a resumed run (its later batches re-batched the seeds)."""
+    batch_ids = seed_frame["batch_id"].unique().sort()
+    if raw.height != batch_ids.len() or not raw["batch_id"].sort().equals(batch_ids):
+        return None
+    answers = raw.select("batch_id", "default_origin", pl.col("requested_at").alias("fetched_at"))
+    return seed_frame.select("batch_id", "handle_key", *_SEED_COLUMNS).join(
+        answers, on="batch_id", how="left", maintain_order="left"
+    )
+
+
+def _answering_file(raw: pl.DataFrame) -> RawFile | None:
+    """The prefetched file that answers every batch of ``raw``, if one does."""
+    if raw.is_empty() or "raw_file" not in raw.columns:
+        return None
+    files = raw["raw_file"].unique()
+    if files.len() != 1 or files[0] is None or raw["error"].is_not_null().any():
+        return None
+    return RawFile.from_json(files[0])
+
+
+def _decided(
+    profiles: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
+) -> pl.DataFrame:
+    if "seed_file" not in profiles.columns:
+        with timing.stage("profiles"):
+            # the seed columns are joined to the handle keys alone and laid beside the profiles:
+            # a join of the profiles would copy every profile column (~300 MB at 1M rows)
+            seed_columns = (
+                profiles.select("handle_key")
+                .join(
+                    seed_frame.select("handle_key", *_SEED_COLUMNS),
+                    on="handle_key",
+                    how="left",
+                    maintain_order="left",
+                )
+                .drop("handle_key")
+            )
+            profiles = profiles.hstack(seed_columns.get_columns())
     with timing.stage("threshold"):
         profiles = threshold.thresholded(profiles, config.thresholds)
     with timing.stage("rules"):
@@ -469,6 +536,7 @@ def _run_args(config: PipelineConfig) -> dict[str, Any]:
         "base_url": config.lookup.base_url,
         "batch_size": config.lookup.batch_size,
         "parallel_batches": config.lookup.parallel_batches,
+        "backend": config.lookup.backend,
         "min_followers": config.thresholds.min_followers,
         "verified_min_followers": config.thresholds.verified_min_followers,
         "brand_rules": str(config.rules.brand),

@@ -35,6 +35,11 @@ How one batch is looked up (:class:`BatchFetcher`, shared by the HTTP and MCP so
 
 ``LookupSettings.endpoint`` chooses the HTTP sources' endpoint: ``bulk`` (``/2/users/by``) or
 ``per-user`` (``/2/users/by/username/{u}``, one request per handle, paced on its own budget).
+
+``LookupSettings.backend`` chooses where the HTTP sources' workers run: threads of this process
+(``threading``), worker processes (``loky``) or a Dask cluster (``dask``); the last two are a
+:class:`WorkerLookupSource` from :mod:`influx_etl.cluster`, paced by one budget for all workers.
+Prefetched files and the MCP route refuse the other backends (they have nothing to spread).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -64,7 +69,7 @@ from influx_etl.errors import (
     SourceError,
     TransportError,
 )
-from influx_etl.pacing import MAX_WAIT_S, Pacing, WaitObserver
+from influx_etl.pacing import MAX_WAIT_S, EndpointBudgets, Pacing, WaitObserver
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +199,24 @@ class BulkLookupSource(Protocol):
     in one transaction instead of one document per batch."""
 
     def fetch_batches(self, work: Sequence[tuple[int, Sequence[str]]]) -> list[RawBatch]: ...
+
+    def bulk_answer(self) -> RawBatch:
+        """What every batch's answer is, but its ``batch_id`` and ``handles`` (left empty): the
+        pipeline stores it for each batch of a frame of handles, without Python objects per
+        handle (ten million handles as Python strings took 17 s and 1 GB)."""
+        ...
+
+
+@runtime_checkable
+class WorkerLookupSource(Protocol):
+    """A source whose batches are looked up by joblib workers in other processes (``--backend
+    loky``) or on a Dask cluster (``dask``): it brings its own joblib backend and the rate budget
+    all its workers share (:mod:`influx_etl.cluster`). The batches come back to this process as
+    they complete, so the store is still written here only."""
+
+    def batches(
+        self, work: Sequence[tuple[int, Sequence[str]]], parallel_batches: int
+    ) -> Iterator[RawBatch]: ...
 
 
 @runtime_checkable
@@ -583,24 +606,26 @@ class PrefetchedSource:
         with contextlib.suppress(OSError):  # fetch_batches hashes again and reports it
             RawFile.of(self.path)
 
-    def fetch_batches(self, work: Sequence[tuple[int, Sequence[str]]]) -> list[RawBatch]:
+    def bulk_answer(self) -> RawBatch:
         self._hashing.join()
         try:
             reference = RawFile.of(self.path)
         except OSError as exc:
             raise SourceError(f"cannot read prefetched users file {self.path}: {exc}") from None
-        requested_at = utc_now_iso()
+        return RawBatch(
+            batch_id=-1,
+            handles=(),
+            requested_at=utc_now_iso(),
+            status=200,
+            body=None,
+            default_origin="prefetched",
+            raw_file=reference,
+        )
+
+    def fetch_batches(self, work: Sequence[tuple[int, Sequence[str]]]) -> list[RawBatch]:
+        answer = self.bulk_answer()
         return [
-            RawBatch(
-                batch_id=batch_id,
-                handles=tuple(handles),
-                requested_at=requested_at,
-                status=200,
-                body=None,
-                default_origin="prefetched",
-                raw_file=reference,
-            )
-            for batch_id, handles in work
+            replace(answer, batch_id=batch_id, handles=tuple(handles)) for batch_id, handles in work
         ]
 
     def fetch_batch(self, batch_id: int, handles: Sequence[str]) -> RawBatch:
@@ -732,6 +757,17 @@ def open_source(
             f"the {settings.endpoint} endpoint applies to HTTP sources only (x-api, sim, "
             f"http://HOST:PORT), not to --source {spec}"
         )
+    if settings.backend != "threading" and (spec.startswith("prefetched:") or spec == "mcp"):
+        raise ConfigError(
+            f"--backend {settings.backend} applies to HTTP sources only (x-api, sim, "
+            f"http://HOST:PORT), not to --source {spec}: "
+            + (
+                "a prefetched file sends no request at all"
+                if spec != "mcp"
+                else "the MCP route calls one MCP server from this process"
+            )
+            + "; leave --backend at threading"
+        )
     if spec.startswith("prefetched:"):
         path = Path(spec.removeprefix("prefetched:"))
         if not path.is_file():
@@ -777,16 +813,37 @@ def _http_source(
     name: str,
     kind: DatasetKind,
     observer: WaitObserver | None,
-) -> Iterator[HttpSource]:
+) -> Iterator[LookupSource]:
+    if settings.backend != "threading":
+        # imported here: the cluster module (and dask, for that backend) only when asked for
+        from influx_etl.cluster import worker_source
+
+        with worker_source(settings, base_url, name, kind, observer) as remote:
+            yield remote
+        return
     pacing = Pacing(margin_s=settings.rate_limit_margin_s, observer=observer)
-    with XClient(base_url, settings.token, timeout_s=settings.timeout_s, pacing=pacing) as client:
-        yield HttpSource(
-            client,
-            name=name,
-            kind=kind,
-            policy=RetryPolicy.from_settings(settings),
-            endpoint=settings.endpoint,
-        )
+    source = new_http_source(settings, base_url, name, kind, pacing)
+    with source.client:
+        yield source
+
+
+def new_http_source(
+    settings: LookupSettings,
+    base_url: str,
+    name: str,
+    kind: DatasetKind,
+    pacing: EndpointBudgets | None,
+) -> HttpSource:
+    """An :class:`HttpSource` on ``base_url`` made from ``settings``, paced by ``pacing``; the
+    caller closes its client. Workers in other processes make theirs the same way."""
+    client = XClient(base_url, settings.token, timeout_s=settings.timeout_s, pacing=pacing)
+    return HttpSource(
+        client,
+        name=name,
+        kind=kind,
+        policy=RetryPolicy.from_settings(settings),
+        endpoint=settings.endpoint,
+    )
 
 
 __all__ = [
@@ -804,7 +861,9 @@ __all__ = [
     "RawBatch",
     "RawFile",
     "RetryPolicy",
+    "WorkerLookupSource",
     "error_outcome",
+    "new_http_source",
     "open_source",
     "resolved_spec",
     "source_kind",

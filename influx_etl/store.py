@@ -1,6 +1,6 @@
 """The dataset: one DuckDB file holding runs, raw lookups, per-handle outcomes and the authors.
 
-Tables (schema version 2; older files are migrated forward when opened):
+Tables (schema version 3; older files are migrated forward when opened):
 
 * ``dataset_info(key, value)`` — ``schema_version`` and ``kind`` (``live`` or ``simulated``: a file
   made from the embedded server's profiles never accepts live lookups and vice versa);
@@ -13,7 +13,9 @@ Tables (schema version 2; older files are migrated forward when opened):
   A batch answered by a prefetched users file holds a reference to the file instead (``raw_file``:
   path, size, SHA-256): the file is the raw data and is not copied;
 * ``handle_outcomes`` — per run, every seed handle's outcome, decision and the rules behind it
-  (matched brand/risk rules, confidence): none is lost, every decision is explainable;
+  (matched brand/risk rules, confidence): none is lost, every decision is explainable. One row
+  per handle per run is kept by the writer (:class:`RunIntegration` settles duplicates), not by
+  a primary key: the key's index cost 1.8 s of a million-handle run (schema 3 dropped it);
 * ``seed_rejects`` — per run, every seed row that was not a valid handle, with file and line;
 * ``authors`` — the dataset itself: one row per X user id (a renamed handle updates the row).
   ``meta.last_refresh_at`` in a record is when its looked-up data last *changed* (so an export is
@@ -31,7 +33,8 @@ Integration of a run is one transaction: a failed run leaves ``authors`` exactly
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +55,7 @@ from influx_etl.sources import DatasetKind, RawBatch
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SQL_TYPES: dict[PolarsDataType, str] = {
     pl.String: "VARCHAR",
@@ -85,6 +88,14 @@ def _columns_sql(schema: pl.Schema, primary_key: str | None = None) -> str:
         for name, dtype in schema.items()
     )
 
+
+_FLAGGED_ACCOUNTS_VIEW = """CREATE VIEW flagged_accounts AS
+SELECT o.run_id, r.started_at, o.handle_key, o.handle, o.username, o.id, o.followers_count,
+       o.brand_matches, o.brand_confidence, o.is_org, o.is_official,
+       o.risk_matches, o.risk_flags, o.risk_excluded, o.decision
+FROM handle_outcomes o JOIN runs r USING (run_id)
+WHERE len(coalesce(o.brand_matches, []::VARCHAR[])) > 0
+   OR len(coalesce(o.risk_flags, []::VARCHAR[])) > 0;"""
 
 _MIGRATIONS: dict[int, str] = {
     1: f"""
@@ -165,18 +176,24 @@ CREATE TABLE qa_verdicts (
     {_columns_sql(QA_VERDICTS_SCHEMA)},
     PRIMARY KEY (handle_key, review_file)
 );
-CREATE VIEW flagged_accounts AS
-SELECT o.run_id, r.started_at, o.handle_key, o.handle, o.username, o.id, o.followers_count,
-       o.brand_matches, o.brand_confidence, o.is_org, o.is_official,
-       o.risk_matches, o.risk_flags, o.risk_excluded, o.decision
-FROM handle_outcomes o JOIN runs r USING (run_id)
-WHERE len(coalesce(o.brand_matches, []::VARCHAR[])) > 0
-   OR len(coalesce(o.risk_flags, []::VARCHAR[])) > 0;
+{_FLAGGED_ACCOUNTS_VIEW}
 ALTER TABLE runs ADD COLUMN operator VARCHAR;
 ALTER TABLE runs ADD COLUMN rules_versions JSON;
 ALTER TABLE authors ADD COLUMN last_checked_at VARCHAR;
 UPDATE authors SET last_checked_at = last_refresh_at;
 ALTER TABLE raw_lookups ADD COLUMN raw_file JSON;
+""",
+    # handle_outcomes without its primary key (see the module doc); same columns, same rows
+    3: f"""
+DROP VIEW flagged_accounts;
+ALTER TABLE handle_outcomes RENAME TO handle_outcomes_v2;
+CREATE TABLE handle_outcomes (
+    run_id VARCHAR NOT NULL,
+    {_columns_sql(OUTCOMES_SCHEMA)}
+);
+INSERT INTO handle_outcomes SELECT * FROM handle_outcomes_v2;
+DROP TABLE handle_outcomes_v2;
+{_FLAGGED_ACCOUNTS_VIEW}
 """,
 }
 
@@ -190,6 +207,191 @@ class Integration:
     unchanged: int
     removed: int
     banned: int = 0
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    """A run's outcome rows: how many, and how many per ``outcome`` and per ``decision``."""
+
+    total: int
+    outcomes: dict[str, int]
+    decisions: dict[str, int]
+
+
+class RunIntegration:
+    """A run's writes inside :meth:`Store.run_integration`'s transaction."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._con = store._con
+
+    def add_outcomes(self, outcomes: pl.DataFrame) -> None:
+        """Append outcome rows (OUTCOMES_SCHEMA). A handle may come again in a later call (a
+        prefetched file read in chunks that holds it twice): :meth:`settle` keeps the last."""
+        self._con.register("run_outcomes", outcomes.select(list(OUTCOMES_SCHEMA)))
+        try:
+            self._con.execute(
+                f"INSERT INTO handle_outcomes SELECT ?, {', '.join(OUTCOMES_SCHEMA)} "
+                "FROM run_outcomes",
+                [self.run_id],
+            )
+        finally:
+            self._con.unregister("run_outcomes")
+
+    def settle(self) -> int:
+        """Keep one outcome per handle, the last added; returns how many were dropped."""
+        duplicates = self.store._count(
+            "SELECT count(*) - count(DISTINCT handle_key) FROM handle_outcomes WHERE run_id = ?",
+            [self.run_id],
+        )
+        if duplicates:
+            # rows appended later have larger row ids: the last added wins
+            self._con.execute(
+                "DELETE FROM handle_outcomes WHERE run_id = $run AND rowid NOT IN ("
+                "  SELECT max(rowid) FROM handle_outcomes WHERE run_id = $run GROUP BY handle_key)",
+                {"run": self.run_id},
+            )
+        return duplicates
+
+    def answered_handles(self) -> pl.DataFrame:
+        """``handle_key`` of every outcome added so far."""
+        return self.store._frame(
+            "SELECT handle_key FROM handle_outcomes WHERE run_id = ?", [self.run_id]
+        )
+
+    def kept_handles(self) -> pl.DataFrame:
+        """``handle_key`` and ``id`` of the outcomes decided ``kept``."""
+        return self.store._frame(
+            "SELECT handle_key, id FROM handle_outcomes WHERE run_id = ? AND decision = 'kept'",
+            [self.run_id],
+        )
+
+    def counts(self) -> OutcomeCounts:
+        """How many outcomes were added, and how many have each outcome and each decision."""
+        frame = self.store._frame(
+            "SELECT 'outcome' AS what, outcome AS value, count(*) AS n FROM handle_outcomes "
+            "WHERE run_id = $run GROUP BY outcome UNION ALL "
+            "SELECT 'decision', decision, count(*) FROM handle_outcomes WHERE run_id = $run "
+            "GROUP BY decision",
+            {"run": self.run_id},
+        )
+
+        def tally(what: str) -> dict[str, int]:
+            rows = frame.filter(pl.col("what") == what)
+            return dict(zip(rows["value"].to_list(), rows["n"].to_list(), strict=True))
+
+        outcomes = tally("outcome")
+        return OutcomeCounts(sum(outcomes.values()), outcomes, tally("decision"))
+
+    def merge_authors(
+        self,
+        authors: pl.DataFrame,
+        seed_rejects: pl.DataFrame,
+        rejected_ids: pl.Series | None = None,
+    ) -> Integration:
+        """Merge the run's authors into the dataset and record its seed rejects.
+
+        ``authors`` (AUTHORS_SCHEMA) are inserted or updated by id; their ``seed_files`` and
+        ``topic_tags`` add to what the dataset already knew (a handle found again through another
+        seed file keeps both). ``rejected_ids`` — by default the ids of this run's outcomes
+        decided below threshold, brand or risk — leave the dataset. Banned authors never enter.
+        An existing author holding the handle of an incoming different id was renamed and its
+        handle reused: the newer lookup wins. Every author looked up gets a snapshot of its
+        metrics.
+        """
+        store, con, run_id = self.store, self._con, self.run_id
+        if store.kind == "live" and authors.filter(~pl.col("origin").is_in(LIVE_ORIGINS)).height:
+            raise StoreError(
+                f"{store.path} holds live lookups only; refusing profiles from the embedded "
+                "server (synthetic or replayed) — they belong in the synthetic dataset"
+            )
+        arriving = authors.select(list(AUTHORS_SCHEMA)).with_columns(
+            pl.col("handle").str.to_lowercase().alias("handle_key")
+        )
+        views: dict[str, pl.DataFrame] = {
+            "arriving": arriving,
+            "run_seed_rejects": seed_rejects.select(list(SEED_REJECTS_SCHEMA)),
+        }
+        if rejected_ids is not None:
+            views["rejected_ids"] = pl.DataFrame({"id": rejected_ids.cast(pl.String)})
+        try:
+            for name, frame in views.items():
+                con.register(name, frame)
+            if rejected_ids is None:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE rejected AS SELECT id FROM handle_outcomes "
+                    "WHERE run_id = ? AND id IS NOT NULL "
+                    "AND decision IN ('below_threshold', 'brand', 'risk')",
+                    [run_id],
+                )
+            else:
+                con.execute("CREATE OR REPLACE TEMP TABLE rejected AS SELECT id FROM rejected_ids")
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE incoming AS SELECT i.* REPLACE ("
+                "  list_sort(list_distinct(list_concat(coalesce(a.seed_files, []::VARCHAR[]),"
+                "    i.seed_files))) AS seed_files,"
+                "  list_sort(list_distinct(list_concat(coalesce(a.topic_tags, []::VARCHAR[]),"
+                "    i.topic_tags))) AS topic_tags)"
+                " FROM arriving i LEFT JOIN authors a USING (id)"
+                " WHERE i.id NOT IN (SELECT id FROM banned_authors WHERE id IS NOT NULL)"
+                "   AND i.handle_key NOT IN (SELECT handle_key FROM banned_authors)"
+            )
+            banned = arriving.height - store._count("SELECT count(*) FROM incoming")
+            new = store._count(
+                "SELECT count(*) FROM incoming WHERE id NOT IN (SELECT id FROM authors)"
+            )
+            changed = " OR ".join(
+                f"a.{c} IS DISTINCT FROM i.{c}" for c in AUTHORS_SCHEMA if c not in _CHANGE_IGNORED
+            )
+            updated = store._count(
+                f"SELECT count(*) FROM authors a JOIN incoming i USING (id) WHERE {changed}"
+            )
+            unchanged = arriving.height - banned - new - updated
+            leaving = (
+                "FROM authors WHERE id IN (SELECT id FROM rejected) "
+                "OR (handle_key IN (SELECT handle_key FROM incoming) "
+                "    AND id NOT IN (SELECT id FROM incoming))"
+            )
+            removed = store._count(f"SELECT count(*) {leaving}")
+            con.execute(f"DELETE {leaving}")
+            assignments = ", ".join(
+                f"{c} = i.{c}" for c in [*AUTHORS_SCHEMA, "handle_key"] if c != "id"
+            )
+            con.execute(
+                f"UPDATE authors a SET {assignments}, last_changed_run = ? "
+                f"FROM incoming i WHERE a.id = i.id AND ({changed})",
+                [run_id],
+            )
+            columns = ", ".join([*AUTHORS_SCHEMA, "handle_key"])
+            con.execute(
+                f"INSERT INTO authors ({columns}, first_seen_run, last_changed_run) "
+                f"SELECT {columns}, ?, ? FROM incoming WHERE id NOT IN (SELECT id FROM authors)",
+                [run_id, run_id],
+            )
+            con.execute(
+                "UPDATE authors a SET last_checked_at = i.sources[1].fetched_at "
+                "FROM incoming i WHERE a.id = i.id"
+            )
+            con.execute(
+                "INSERT OR IGNORE INTO author_snapshots SELECT id, sources[1].fetched_at, ?, "
+                "handle, followers_count, following_count, tweet_count, listed_count, like_count, "
+                "media_count, score FROM incoming",
+                [run_id],
+            )
+            con.execute(
+                f"INSERT INTO seed_rejects SELECT ?, {', '.join(SEED_REJECTS_SCHEMA)} "
+                "FROM run_seed_rejects",
+                [run_id],
+            )
+            con.execute("DROP TABLE incoming")
+            con.execute("DROP TABLE rejected")
+        finally:
+            for name in views:
+                con.unregister(name)
+        return Integration(
+            new=new, updated=updated, unchanged=unchanged, removed=removed, banned=banned
+        )
 
 
 class Store:
@@ -417,6 +619,39 @@ class Store:
         finally:
             con.unregister("new_raw_batches")
 
+    def save_bulk_batches(self, run_id: str, batches: pl.DataFrame, answer: RawBatch) -> None:
+        """Commit, in one transaction, one raw-lookups row per batch of ``batches``
+        (``batch_id``, ``handle``; the handles in order) answered by ``answer`` (a bulk source's
+        :meth:`~influx_etl.sources.BulkLookupSource.bulk_answer`)."""
+        con = self._con
+        con.register("new_bulk_batches", batches.select("batch_id", "handle").with_row_index())
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                "INSERT OR REPLACE INTO raw_lookups SELECT $run, batch_id, "
+                "list(handle ORDER BY index), $requested_at, $status, NULL, NULL, $attempts, "
+                "$elapsed_s, $rate_limit, $origin, $raw_file FROM new_bulk_batches "
+                "GROUP BY batch_id",
+                {
+                    "run": run_id,
+                    "requested_at": answer.requested_at,
+                    "status": answer.status,
+                    "attempts": answer.attempts,
+                    "elapsed_s": answer.elapsed_s,
+                    "rate_limit": json.dumps(dict(answer.rate_limit)),
+                    "origin": answer.default_origin,
+                    "raw_file": answer.raw_file.to_json() if answer.raw_file else None,
+                },
+            )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(
+                f"{self.path}: cannot store raw lookups of run {run_id}: {exc}"
+            ) from None
+        finally:
+            con.unregister("new_bulk_batches")
+
     def raw_lookups(self, run_id: str) -> pl.DataFrame:
         """The run's raw batches, with the columns :func:`influx_etl.lookup.profiles` reads."""
         return self._frame(
@@ -433,104 +668,30 @@ class Store:
         run_id: str,
         outcomes: pl.DataFrame,
         authors: pl.DataFrame,
-        rejected_ids: pl.Series,
+        rejected_ids: pl.Series | None,
         seed_rejects: pl.DataFrame,
     ) -> Integration:
-        """Record the run's outcomes and merge its authors, in one transaction.
+        """Record the run's outcomes and merge its authors, in one transaction (see
+        :class:`RunIntegration`, which a run writing its outcomes in chunks uses directly).
+        ``rejected_ids`` default to the ids of the outcomes decided below threshold, brand or
+        risk."""
+        with self.run_integration(run_id) as integration:
+            integration.add_outcomes(outcomes)
+            integration.settle()
+            return integration.merge_authors(authors, seed_rejects, rejected_ids)
 
-        ``authors`` (AUTHORS_SCHEMA) are inserted or updated by id; their ``seed_files`` and
-        ``topic_tags`` add to what the dataset already knew (a handle found again through another
-        seed file keeps both). ``rejected_ids`` are ids this run looked up and did not keep (below
-        threshold, brand, risk): they leave the dataset. Banned authors never enter. An existing
-        author holding the handle of an incoming different id was renamed and its handle reused:
-        the newer lookup wins. Every author looked up gets a snapshot of its metrics.
-        """
-        if self.kind == "live" and authors.filter(~pl.col("origin").is_in(LIVE_ORIGINS)).height:
-            raise StoreError(
-                f"{self.path} holds live lookups only; refusing profiles from the embedded "
-                "server (synthetic or replayed) — they belong in the synthetic dataset"
-            )
-        arriving = authors.select(list(AUTHORS_SCHEMA)).with_columns(
-            pl.col("handle").str.to_lowercase().alias("handle_key")
-        )
-        rejected = pl.DataFrame({"id": rejected_ids.cast(pl.String)})
+    @contextmanager
+    def run_integration(self, run_id: str) -> Iterator[RunIntegration]:
+        """One transaction holding everything a run writes after its lookups: its outcomes
+        (added at once or chunk by chunk), then its authors. Committed when the block ends,
+        rolled back if it raises: a failed run leaves the dataset exactly as it was. A resumed
+        run's outcomes replace those of its first attempt."""
         con = self._con
-        views = {
-            "arriving": arriving,
-            "rejected": rejected,
-            "run_outcomes": outcomes.select(list(OUTCOMES_SCHEMA)),
-            "run_seed_rejects": seed_rejects.select(list(SEED_REJECTS_SCHEMA)),
-        }
         try:
             con.execute("BEGIN TRANSACTION")
-            for name, frame in views.items():
-                con.register(name, frame)
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE incoming AS SELECT i.* REPLACE ("
-                "  list_sort(list_distinct(list_concat(coalesce(a.seed_files, []::VARCHAR[]),"
-                "    i.seed_files))) AS seed_files,"
-                "  list_sort(list_distinct(list_concat(coalesce(a.topic_tags, []::VARCHAR[]),"
-                "    i.topic_tags))) AS topic_tags)"
-                " FROM arriving i LEFT JOIN authors a USING (id)"
-                " WHERE i.id NOT IN (SELECT id FROM banned_authors WHERE id IS NOT NULL)"
-                "   AND i.handle_key NOT IN (SELECT handle_key FROM banned_authors)"
-            )
-            banned = arriving.height - self._count("SELECT count(*) FROM incoming")
-            new = self._count(
-                "SELECT count(*) FROM incoming WHERE id NOT IN (SELECT id FROM authors)"
-            )
-            changed = " OR ".join(
-                f"a.{c} IS DISTINCT FROM i.{c}" for c in AUTHORS_SCHEMA if c not in _CHANGE_IGNORED
-            )
-            updated = self._count(
-                f"SELECT count(*) FROM authors a JOIN incoming i USING (id) WHERE {changed}"
-            )
-            unchanged = arriving.height - banned - new - updated
-            leaving = (
-                "FROM authors WHERE id IN (SELECT id FROM rejected) "
-                "OR (handle_key IN (SELECT handle_key FROM incoming) "
-                "    AND id NOT IN (SELECT id FROM incoming))"
-            )
-            removed = self._count(f"SELECT count(*) {leaving}")
-            con.execute(f"DELETE {leaving}")
-            assignments = ", ".join(
-                f"{c} = i.{c}" for c in [*AUTHORS_SCHEMA, "handle_key"] if c != "id"
-            )
-            con.execute(
-                f"UPDATE authors a SET {assignments}, last_changed_run = ? "
-                f"FROM incoming i WHERE a.id = i.id AND ({changed})",
-                [run_id],
-            )
-            columns = ", ".join([*AUTHORS_SCHEMA, "handle_key"])
-            con.execute(
-                f"INSERT INTO authors ({columns}, first_seen_run, last_changed_run) "
-                f"SELECT {columns}, ?, ? FROM incoming WHERE id NOT IN (SELECT id FROM authors)",
-                [run_id, run_id],
-            )
-            con.execute(
-                "UPDATE authors a SET last_checked_at = i.sources[1].fetched_at "
-                "FROM incoming i WHERE a.id = i.id"
-            )
-            con.execute(
-                "INSERT OR IGNORE INTO author_snapshots SELECT id, sources[1].fetched_at, ?, "
-                "handle, followers_count, following_count, tweet_count, listed_count, like_count, "
-                "media_count, score FROM incoming",
-                [run_id],
-            )
-            # a resumed run integrates again: its outcomes replace those of its first attempt
             con.execute("DELETE FROM handle_outcomes WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM seed_rejects WHERE run_id = ?", [run_id])
-            con.execute(
-                f"INSERT INTO handle_outcomes SELECT ?, {', '.join(OUTCOMES_SCHEMA)} "
-                "FROM run_outcomes",
-                [run_id],
-            )
-            con.execute(
-                f"INSERT INTO seed_rejects SELECT ?, {', '.join(SEED_REJECTS_SCHEMA)} "
-                "FROM run_seed_rejects",
-                [run_id],
-            )
-            con.execute("DROP TABLE incoming")
+            yield RunIntegration(self, run_id)
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
@@ -538,12 +699,6 @@ class Store:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        finally:
-            for name in views:
-                con.unregister(name)
-        return Integration(
-            new=new, updated=updated, unchanged=unchanged, removed=removed, banned=banned
-        )
 
     # -- bans, snapshots, seed files ----------------------------------------------------------
 
@@ -677,7 +832,7 @@ class Store:
         rows = self._con.execute("SELECT value FROM dataset_info WHERE key = ?", [key]).fetchall()
         return str(rows[0][0]) if rows else None
 
-    def _count(self, sql: str, params: list[Any] | None = None) -> int:
+    def _count(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> int:
         rows = self._con.execute(sql, params or []).fetchall()
         return int(rows[0][0]) if rows else 0
 
@@ -687,7 +842,7 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from None
 
-    def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def _frame(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         try:
             frame: pl.DataFrame = self._con.sql(sql, params=params or None).pl()
             return frame

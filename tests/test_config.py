@@ -4,7 +4,13 @@ import pickle
 
 import pytest
 
-from influx_etl.config import LookupSettings, Secret, Thresholds, token_from_environment
+from influx_etl.config import (
+    LookupSettings,
+    PipelineConfig,
+    Secret,
+    Thresholds,
+    token_from_environment,
+)
 from influx_etl.errors import ConfigError
 
 
@@ -37,3 +43,9 @@ def test_negative_thresholds_are_refused() -> None:
 def test_an_unknown_lookup_endpoint_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match="expected one of bulk, per-user"):
         LookupSettings(endpoint="users")
+
+
+def test_a_chunk_of_no_rows_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--chunk-rows must be >= 1"):
+        PipelineConfig(chunk_rows=0)
+    assert PipelineConfig(chunk_rows=None).chunk_rows is None  # the whole file at once

@@ -15,8 +15,15 @@ import pytest
 
 from influx_etl.errors import SourceError
 from influx_etl.frames import PROFILES_SCHEMA
-from influx_etl.lookup import batch_handles, batched, prefetched_answers, profiles, raw_frame
-from influx_etl.sources import PrefetchedSource, RawBatch
+from influx_etl.lookup import (
+    batch_handles,
+    batched,
+    file_profiles,
+    prefetched_answers,
+    profiles,
+    raw_frame,
+)
+from influx_etl.sources import PrefetchedSource, RawBatch, RawFile
 
 
 def _document(
@@ -211,3 +218,63 @@ def test_a_changed_file_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(_user("9", "Ann", 1)) + "\n", encoding="utf-8")
     with pytest.raises(SourceError, match="changed since it was looked up"):
         profiles(raw)
+
+
+# -- prefetched users files, read in chunks ------------------------------------------------------
+
+
+def _requested(raw: pl.DataFrame) -> pl.DataFrame:
+    return (
+        raw.select(
+            "batch_id",
+            "default_origin",
+            pl.col("requested_at").alias("fetched_at"),
+            pl.col("handles").alias("handle"),
+        )
+        .explode("handle")
+        .with_columns(pl.col("handle").str.to_lowercase().alias("handle_key"))
+    )
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5, None])
+def test_a_file_read_in_chunks_answers_as_the_whole_file(
+    tmp_path: Path, chunk_rows: int | None
+) -> None:
+    path = _users_file(tmp_path / "users.jsonl")
+    # Eve is answered by an error first and a user later; Fay the other way round
+    with path.open("a", encoding="utf-8") as extra:
+        extra.write(json.dumps({"errors": [{"value": "eve", "title": "Not Found Error"}]}) + "\n")
+        extra.write(json.dumps(_user("5", "Fay", 50)) + "\n")
+        extra.write(json.dumps(_user("4", "Eve", 40)) + "\n")
+        extra.write(json.dumps({"errors": [{"value": "fay", "title": "Forbidden"}]}) + "\n")
+    handles = ["ANN", "bob", "Cy", "dee", "NoId", "nobody", "eve", "fay"]
+    raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, handles[:4]), (1, handles[4:])]))
+    whole = profiles(raw).sort("handle_key")
+
+    reference = RawFile.from_json(raw["raw_file"][0])
+    chunks = list(file_profiles(reference, _requested(raw), chunk_rows))
+    if chunk_rows == 1:
+        assert len(chunks) > 3  # the file really was read in pieces
+    # the last row given for a handle is its answer
+    streamed = pl.concat(chunks).unique("handle_key", keep="last").sort("handle_key")
+    assert streamed.schema == PROFILES_SCHEMA
+    assert streamed.equals(whole)
+    assert streamed.filter(pl.col("handle_key") == "ann")["id"].item() == "11"
+    outcomes = dict(zip(streamed["handle_key"], streamed["outcome"], strict=True))
+    assert (outcomes["eve"], outcomes["fay"], outcomes["dee"]) == ("found", "found", "suspended")
+
+
+def test_skipped_lines_of_a_chunked_file_are_reported_once_with_their_line_numbers(
+    tmp_path: Path, caplog: Any
+) -> None:
+    path = _users_file(tmp_path / "users.jsonl")
+    raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, ["ann"])]))
+    reference = RawFile.from_json(raw["raw_file"][0])
+    with caplog.at_level("WARNING", logger="influx_etl.lookup"):
+        list(file_profiles(reference, _requested(raw), 2))
+    reported = sorted(
+        int(record.getMessage().split(":")[1])
+        for record in caplog.records
+        if "skipped" in record.getMessage()
+    )
+    assert reported == [5, 7]

@@ -517,9 +517,10 @@ def test_an_interrupted_prefetched_run_resumes_from_its_references(tmp_path: Pat
         lookup=LookupSettings(source=f"prefetched:{users_file}", batch_size=2),
     )
 
-    def stop_once_stored(_batch: object, done: int, _total: int) -> None:
-        if done == 1:
-            raise Interrupt
+    def stop_once_stored(_batch: object, done: int, total: int) -> None:
+        # a bulk source reports its batches as one step, once they are all stored
+        assert done == total > 1
+        raise Interrupt
 
     with pytest.raises(Interrupt):
         run_harvest(config, progress=stop_once_stored)
@@ -534,3 +535,35 @@ def test_an_interrupted_prefetched_run_resumes_from_its_references(tmp_path: Pat
     assert _without_fetch_times(exported(report.export_dir)) == _without_fetch_times(
         exported(clean.export_dir)
     )
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3])
+def test_a_prefetched_file_decided_in_chunks_gives_the_whole_files_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    import influx_etl.sources as sources_module
+
+    monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2025-11-20T10:00:00.000Z")
+    users_file = prefetched_file(tmp_path / "users.jsonl")
+    # kept on an early line and not on a later one, and the other way round: chunks that
+    # decide a handle twice must end with its last answer, in the outcomes and the dataset
+    with users_file.open("a", encoding="utf-8") as extra:
+        extra.write(json.dumps(user("3001", "Fading", 900_000)) + "\n")
+        extra.write(json.dumps(user("3002", "Rising", 10)) + "\n")
+        extra.write(json.dumps(user("3001", "Fading", 10)) + "\n")
+        extra.write(json.dumps(user("3002", "Rising", 800_000)) + "\n")
+    seed_file = write_seeds(tmp_path / "seeds", [*FILE_HANDLES, "fading", "rising"])
+    source = f"prefetched:{users_file}"
+    whole = run_harvest(
+        replace(config_for(tmp_path / "whole", [seed_file], source), chunk_rows=None)
+    )
+    chunked = run_harvest(
+        replace(config_for(tmp_path / "chunked", [seed_file], source), chunk_rows=chunk_rows)
+    )
+    assert chunked.funnel == whole.funnel
+    assert whole.funnel["kept"] == 5  # FileBig, Wrapped, InList, Verified and Rising
+    for name in ("latest.jsonl", "latest.jsonl.gz", "latest.parquet", "latest.csv"):
+        assert (chunked.export_dir / name).read_bytes() == (whole.export_dir / name).read_bytes()
+    assert _dataset_tables(chunked.dataset) == _dataset_tables(whole.dataset)
+    handles = {record["handle"] for record in exported(chunked.export_dir)}
+    assert "Rising" in handles and "Fading" not in handles

@@ -139,18 +139,47 @@ def test_a_failed_integration_leaves_the_dataset_as_it_was(store: Store) -> None
         NO_REJECTS,
     )
     before = store.authors()
-    # the same handle twice in one run violates handle_outcomes' key: the transaction must roll back
-    duplicate = outcomes(("bob", "found", "kept"), ("bob", "found", "kept"))
+    # two authors with one id violate the authors' key after the outcomes were written: the
+    # transaction must roll back all of it
     with pytest.raises(StoreError, match="integrating run r2"):
         store.integrate(
             "r2",
-            duplicate,
-            authors(author("1", "alice", followers=1), author("2", "bob")),
+            outcomes(("bob", "found", "kept")),
+            authors(author("1", "alice", followers=1), author("2", "bob"), author("2", "bob")),
             NO_IDS,
             NO_REJECTS,
         )
     assert store.authors().equals(before)
     assert store.handle_outcomes("r2").is_empty()
+
+
+def test_outcomes_added_in_chunks_keep_the_last_answer_per_handle(store: Store) -> None:
+    with store.run_integration("r1") as integration:
+        integration.add_outcomes(outcomes(("alice", "found", "kept"), ("bob", "found", "kept")))
+        integration.add_outcomes(outcomes(("carol", "not_found", "not_found")))
+        # a later chunk answers bob again (a file that holds him twice): that answer wins
+        integration.add_outcomes(outcomes(("bob", "found", "below_threshold")))
+        assert integration.settle() == 1
+        counts = integration.counts()
+        assert counts.total == 3
+        assert counts.outcomes == {"found": 2, "not_found": 1}
+        assert counts.decisions == {"kept": 1, "below_threshold": 1, "not_found": 1}
+        assert sorted(integration.kept_handles()["handle_key"].to_list()) == ["alice"]
+        integration.merge_authors(authors(author("1", "alice")), NO_REJECTS)
+    stored = store.handle_outcomes("r1").sort("handle_key")
+    assert stored.select("handle_key", "decision").rows() == [
+        ("alice", "kept"),
+        ("bob", "below_threshold"),
+        ("carol", "not_found"),
+    ]
+    assert store.authors()["handle"].to_list() == ["alice"]
+
+
+def test_an_interrupted_chunked_integration_writes_nothing(store: Store) -> None:
+    with pytest.raises(KeyboardInterrupt), store.run_integration("r1") as integration:
+        integration.add_outcomes(outcomes(("alice", "found", "kept")))
+        raise KeyboardInterrupt
+    assert store.handle_outcomes("r1").is_empty()
 
 
 def test_raw_batches_are_committed_as_they_arrive(tmp_path: Path) -> None:
@@ -197,11 +226,45 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_authors(tmp_path: Path
     )
     con.close()
     with Store.open(path, "live") as store:  # opening migrates the file forward
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.stale_handles("2026-01-01T00:00:00Z") == ["old"]  # last_checked_at filled
         store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
         assert store.snapshots("1").height == 1
         assert store.banned().is_empty()
+
+
+def test_a_version_2_file_keeps_its_outcomes_and_loses_only_their_key(tmp_path: Path) -> None:
+    from influx_etl.store import _MIGRATIONS
+
+    path = tmp_path / "v2.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(_MIGRATIONS[1])
+    con.execute(_MIGRATIONS[2])
+    con.execute("INSERT INTO dataset_info VALUES ('kind', 'live'), ('schema_version', '2')")
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, status, source) "
+        "VALUES ('r0', '2026-01-01T00:00:00Z', 'succeeded', 'x-api')"
+    )
+    con.execute(
+        "INSERT INTO handle_outcomes (run_id, handle_key, handle, outcome, decision, "
+        "brand_matches) VALUES ('r0', 'acme', 'Acme', 'found', 'brand', ['brand.name'])"
+    )
+    con.close()
+    with Store.open(path, "live") as store:
+        assert store.schema_version == 3
+        kept = store.handle_outcomes("r0")
+        assert kept.select("handle", "decision", "brand_matches").rows() == [
+            ("Acme", "brand", ["brand.name"])
+        ]
+    con = duckdb.connect(str(path))
+    # the audit view is back, and the table has no primary key any more
+    assert con.execute("SELECT handle FROM flagged_accounts").fetchall() == [("Acme",)]
+    constraints = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'handle_outcomes' "
+        "AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    con.close()
+    assert constraints == [(0,)]
 
 
 def test_a_banned_author_leaves_and_never_reenters(store: Store) -> None:

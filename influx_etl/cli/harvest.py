@@ -17,7 +17,9 @@ import click
 from influx_etl import pipeline, seeds
 from influx_etl.config import (
     DEFAULT_BASE_URL,
+    DEFAULT_CHUNK_ROWS,
     DEFAULT_SCHEMA,
+    LOOKUP_BACKENDS,
     MAX_BATCH_SIZE,
     MCP_AUTH_VARIABLES,
     PACKAGE_DIR,
@@ -152,7 +154,36 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(1, 64),
             default=3,
             show_default=True,
-            help="Batches in flight at once (joblib threading workers).",
+            help="Batches in flight at once (joblib workers: threads, loky processes, or tasks "
+            "on the Dask cluster).",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(LOOKUP_BACKENDS),
+            default="threading",
+            show_default=True,
+            help="Where the lookup workers run. threading is right for one token: the rate limit, "
+            "not this machine, bounds lookups. loky runs them in worker processes here; dask on "
+            "a Dask cluster (--scheduler, else a local one for the run), e.g. to send requests "
+            "from other machines. Every backend paces by one rate budget, so none raises the "
+            "token's request ceiling; the dataset is written by this process only. HTTP sources "
+            "only (not prefetched:FILE or mcp).",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="With --backend dask: the address of a running Dask scheduler (e.g. "
+            "tcp://HOST:8786, started by `dask scheduler`, with workers from `dask worker "
+            "ADDRESS`). Without it, a local cluster is started for the run.",
+        ),
+        click.option(
+            "--chunk-rows",
+            type=click.IntRange(1),
+            default=DEFAULT_CHUNK_ROWS,
+            show_default=True,
+            help="For --source prefetched:FILE: decide this many lines of the file at a time, "
+            "so a file larger than memory streams through (peak memory grows with it, speed "
+            "hardly does; see the README's Streaming section).",
         ),
         click.option(
             "--min-followers",
@@ -314,6 +345,8 @@ def config_from_options(
             token=_secret(options["token_file"], TOKEN_VARIABLES, "--token-file"),
             batch_size=options["batch_size"],
             parallel_batches=options["parallel_batches"],
+            backend=options["backend"],
+            scheduler=options["scheduler"],
             timeout_s=options["timeout_s"],
             max_attempts=options["max_attempts"],
             max_retry_time_s=options["max_retry_time_s"],
@@ -337,6 +370,7 @@ def config_from_options(
         schema_path=options["schema"],
         extra_out=out,
         operator=current_operator(),
+        chunk_rows=options["chunk_rows"],
     )
 
 
