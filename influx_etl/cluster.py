@@ -73,6 +73,9 @@ FIRST_POLL_S = 0.02
 """A worker waiting on requests in flight (not on the rate limit) asks again after this, then
 twice as long each time up to :data:`~influx_etl.pacing.RECHECK_S`: threads are woken by the
 budget's condition, a remote worker has to ask."""
+ACTOR_CALL_TIMEOUT_S = 30.0
+"""Longest wait for the budget's actor to answer (it answers in milliseconds; a call to an actor
+whose worker was lost may otherwise wait forever)."""
 KEPT_SOURCES = 4
 """Worker-side sources kept per process (one per run; a long-lived cluster serves many runs)."""
 
@@ -219,8 +222,22 @@ class ActorLink:
     def __repr__(self) -> str:
         return f"ActorLink({self._actor!r})"
 
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._actor, method)(*args).result(timeout=ACTOR_CALL_TIMEOUT_S)
+        except (OSError, RuntimeError) as exc:
+            # the worker holding the budget is gone (distributed does not move an actor): no
+            # request may go out unpaced, so the run stops here and resumes when started again
+            where = getattr(self._actor, "_address", "a worker")
+            raise ClusterError(
+                f"the run's rate budget (a Dask actor on {where}) cannot be "
+                f"reached ({type(exc).__name__}: {str(exc).rstrip('.')}): its worker was "
+                "probably lost. The batches stored so far are kept: run the same command again "
+                "to resume"
+            ) from None
+
     def try_acquire(self, endpoint: str, waited_s: float | None) -> Grant:
-        grant: Grant = self._actor.try_acquire(endpoint, waited_s).result()
+        grant: Grant = self._call("try_acquire", endpoint, waited_s)
         return grant
 
     def release(
@@ -232,13 +249,13 @@ class ActorLink:
         retry_after_s: float | None,
     ) -> None:
         headers = dict(headers) if headers is not None else None
-        self._actor.release(permit, endpoint, headers, rate_limited, retry_after_s).result()
+        self._call("release", permit, endpoint, headers, rate_limited, retry_after_s)
 
     def refuse(self, message: str, status: int) -> None:
-        self._actor.refuse(message, status).result()
+        self._call("refuse", message, status)
 
     def announcements(self, since: int) -> list[tuple[float, str]]:
-        news: list[tuple[float, str]] = self._actor.announcements(since).result()
+        news: list[tuple[float, str]] = self._call("announcements", since)
         return news
 
 
@@ -715,7 +732,7 @@ def _announcing(link: BudgetLink, observer: WaitObserver | None) -> Iterator[Non
         while not stop.wait(ANNOUNCE_POLL_S):
             try:
                 news = link.announcements(seen)
-            except (OSError, EOFError) as exc:  # the service is gone: the run reports it
+            except (OSError, EOFError, ClusterError) as exc:  # gone: the run reports it
                 log.debug("cannot read the rate-limit waits: %s", exc)
                 return
             seen += len(news)

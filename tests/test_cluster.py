@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 import socket
 import threading
 import time
@@ -23,7 +24,13 @@ import pytest
 
 from influx_etl import cluster
 from influx_etl.apisim import ENDPOINT_USERS_BY, ApiServerConfig, start_server, synthetic_handles
-from influx_etl.cluster import BudgetService, ManagerLink, SharedBudget, WorkerPlan
+from influx_etl.cluster import (
+    ActorLink,
+    BudgetService,
+    ManagerLink,
+    SharedBudget,
+    WorkerPlan,
+)
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles, Secret
 from influx_etl.errors import AuthError, ClusterError, ConfigError, mask_secrets
 from influx_etl.pipeline import RunReport, run_harvest
@@ -131,6 +138,23 @@ def test_shared_budgets_in_threads_wait_for_the_window_then_go() -> None:
     assert service.announcements() == [(float(reset), "rate-limit window used up")]
 
 
+def test_a_lost_budget_actor_is_a_cluster_error_naming_its_worker() -> None:
+    class Unreachable:
+        def result(self, timeout: float | None = None) -> Any:
+            raise OSError("Unable to contact Actor's worker")
+
+    class LostActor:
+        _address = "tcp://10.0.0.9:40000"
+
+        def try_acquire(self, *args: Any) -> Unreachable:
+            return Unreachable()
+
+    with pytest.raises(ClusterError, match=re.escape("tcp://10.0.0.9:40000")) as lost:
+        ActorLink(LostActor()).try_acquire(ENDPOINT, None)
+    assert "run the same command again to resume" in str(lost.value)
+    assert str(pickle.loads(pickle.dumps(lost.value))) == str(lost.value)  # crosses processes
+
+
 def test_a_worker_plan_pickles_with_a_usable_token_that_never_shows(tmp_path: Path) -> None:
     link = ManagerLink(("127.0.0.1", 1), b"secret-key-bytes", 1.0, 130.0)
     settings = LookupSettings(token=Secret(TOKEN), backend="loky")
@@ -173,7 +197,8 @@ def test_an_unreachable_scheduler_is_a_cluster_error_naming_it(
         probe.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
     settings = LookupSettings(source="http://127.0.0.1:9", backend="dask", scheduler=address)
-    with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address}"):
+    unreachable = re.escape(f"cannot reach the Dask scheduler at {address}")
+    with pytest.raises(ClusterError, match=unreachable):
         open_source(settings).__enter__()
 
 
@@ -277,14 +302,17 @@ def test_dask_workers_share_one_budget_and_build_the_same_dataset(
         settings = {"backend": "dask", "scheduler": local_cluster.scheduler_address}
         run = run_harvest(config(tmp_path, server.base_url, **settings))
         stats = server.stats()
+        base_url = server.base_url
     assert_one_budget_and_the_same_dataset(run, reference, stats)
     args = stored(run, "SELECT args FROM runs WHERE run_id = ?")[0][0]
     assert json.loads(args)["backend"] == "dask"
     with distributed.Client(local_cluster, set_as_default=False) as client:
-        # the requests were sent by both worker processes, each through its own cached source
-        runs = client.run(lambda: sorted({plan.run for plan in cluster._SOURCES}))
+        # the requests were sent by both worker processes (four batches in flight, two threads
+        # each), each through one source of its own for this run
+        sources = client.run(lambda: [plan.base_url for plan in cluster._SOURCES])
         masked = client.run(lambda: mask_secrets(f"Bearer={TOKEN}"))
-    assert len(runs) == 2 and all(len(plans) == 1 for plans in runs.values())
+    assert len(sources) == 2
+    assert all(urls.count(base_url) == 1 for urls in sources.values()), sources
     assert set(masked.values()) == {"Bearer=***"}, "workers mask the token they were sent"
 
 
@@ -309,3 +337,22 @@ def test_loky_workers_share_one_budget_and_build_the_same_dataset(
         run = run_harvest(config(tmp_path, server.base_url, backend="loky", parallel_batches=3))
         stats = server.stats()
     assert_one_budget_and_the_same_dataset(run, reference, stats)
+
+
+def test_a_run_begun_with_threads_is_finished_on_the_cluster(
+    tmp_path: Path, local_cluster: Any, reference: RunReport
+) -> None:
+    # the first four requests fail for good (one attempt each): their handles end as failed
+    failing = ApiServerConfig(seed=3, required_token=TOKEN, fail_first_n=4)
+    with start_server(failing) as server:
+        first = run_harvest(config(tmp_path, server.base_url, max_attempts=1))
+        assert 0 < first.funnel["failed"] <= 4 * BATCH_SIZE
+        before = server.stats().requests
+        settings = {"backend": "dask", "scheduler": local_cluster.scheduler_address}
+        resumed = run_harvest(config(tmp_path, server.base_url, **settings))
+        asked_again = server.stats().requests - before
+    assert resumed.run_id == first.run_id, "the same run, taken over"
+    assert asked_again == math.ceil(first.funnel["failed"] / BATCH_SIZE)
+    assert resumed.funnel["failed"] == 0
+    outcomes = "SELECT handle_key, outcome FROM handle_outcomes WHERE run_id = ? ORDER BY 1"
+    assert stored(resumed, outcomes) == stored(reference, outcomes)
