@@ -213,28 +213,11 @@ class BudgetLink(Protocol):
     def announcements(self, since: int) -> list[tuple[float, str]]: ...
 
 
-class ActorLink:
-    """The service as a Dask actor: each call is one message to the worker that holds it."""
-
-    def __init__(self, actor: Any) -> None:
-        self._actor = actor
-
-    def __repr__(self) -> str:
-        return f"ActorLink({self._actor!r})"
+class _ForwardingLink:
+    """A :class:`BudgetLink` that forwards each call to the service through :meth:`_call`."""
 
     def _call(self, method: str, *args: Any) -> Any:
-        try:
-            return getattr(self._actor, method)(*args).result(timeout=ACTOR_CALL_TIMEOUT_S)
-        except (OSError, RuntimeError) as exc:
-            # the worker holding the budget is gone (distributed does not move an actor): no
-            # request may go out unpaced, so the run stops here and resumes when started again
-            where = getattr(self._actor, "_address", "a worker")
-            raise ClusterError(
-                f"the run's rate budget (a Dask actor on {where}) cannot be "
-                f"reached ({type(exc).__name__}: {str(exc).rstrip('.')}): its worker was "
-                "probably lost. The batches stored so far are kept: run the same command again "
-                "to resume"
-            ) from None
+        raise NotImplementedError
 
     def try_acquire(self, endpoint: str, waited_s: float | None) -> Grant:
         grant: Grant = self._call("try_acquire", endpoint, waited_s)
@@ -259,6 +242,30 @@ class ActorLink:
         return news
 
 
+class ActorLink(_ForwardingLink):
+    """The service as a Dask actor: each call is one message to the worker that holds it."""
+
+    def __init__(self, actor: Any) -> None:
+        self._actor = actor
+
+    def __repr__(self) -> str:
+        return f"ActorLink({self._actor!r})"
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._actor, method)(*args).result(timeout=ACTOR_CALL_TIMEOUT_S)
+        except (OSError, RuntimeError) as exc:
+            # the worker holding the budget is gone (distributed does not move an actor): no
+            # request may go out unpaced, so the run stops here and resumes when started again
+            where = getattr(self._actor, "_address", "a worker")
+            raise ClusterError(
+                f"the run's rate budget (a Dask actor on {where}) cannot be "
+                f"reached ({type(exc).__name__}: {str(exc).rstrip('.')}): its worker was "
+                "probably lost. The batches stored so far are kept: run the same command again "
+                "to resume"
+            ) from None
+
+
 _HOSTED: BudgetService | None = None
 _HOSTED_LOCK = threading.Lock()
 
@@ -279,7 +286,7 @@ class _BudgetManager(BaseManager):
 _BudgetManager.register("service", callable=_hosted_service)
 
 
-class ManagerLink:
+class ManagerLink(_ForwardingLink):
     """The service behind a ``multiprocessing`` manager on this machine (``--backend loky``).
 
     Each process connects on first use; the address and key travel with the tasks, the
@@ -323,27 +330,8 @@ class ManagerLink:
                 self._proxy = manager.service(self._margin_s, self._lease_s)  # type: ignore[attr-defined]
             return self._proxy
 
-    def try_acquire(self, endpoint: str, waited_s: float | None) -> Grant:
-        grant: Grant = self._service().try_acquire(endpoint, waited_s)
-        return grant
-
-    def release(
-        self,
-        permit: int,
-        endpoint: str,
-        headers: Mapping[str, str] | None,
-        rate_limited: bool,
-        retry_after_s: float | None,
-    ) -> None:
-        headers = dict(headers) if headers is not None else None
-        self._service().release(permit, endpoint, headers, rate_limited, retry_after_s)
-
-    def refuse(self, message: str, status: int) -> None:
-        self._service().refuse(message, status)
-
-    def announcements(self, since: int) -> list[tuple[float, str]]:
-        news: list[tuple[float, str]] = self._service().announcements(since)
-        return news
+    def _call(self, method: str, *args: Any) -> Any:
+        return getattr(self._service(), method)(*args)
 
 
 class SharedBudget:

@@ -178,15 +178,7 @@ def profiles(raw: pl.DataFrame) -> pl.DataFrame:
     """
     if "raw_file" not in raw.columns:
         raw = raw.with_columns(pl.lit(None, pl.String).alias("raw_file"))
-    requested = raw.select(
-        "batch_id",
-        "error",
-        "raw_file",
-        "default_origin",
-        pl.col("requested_at").alias("fetched_at"),
-        pl.col("handles").alias("handle"),
-    ).explode("handle")
-    requested = requested.with_columns(pl.col("handle").str.to_lowercase().alias("handle_key"))
+    requested = requested_handles(raw, "error", "raw_file")
     from_documents = requested.filter(pl.col("raw_file").is_null())
     parts = [_answered_by_documents(raw.filter(pl.col("raw_file").is_null()), from_documents)]
     from_files = requested.filter(pl.col("raw_file").is_not_null())
@@ -207,6 +199,23 @@ def profiles(raw: pl.DataFrame) -> pl.DataFrame:
             .sort("batch_id", maintain_order=True)
         )
     return _as_profiles(decided)
+
+
+def requested_handles(raw: pl.DataFrame, *extra: str) -> pl.DataFrame:
+    """One row per handle each raw batch asked for: ``batch_id``, ``default_origin``,
+    ``fetched_at`` (the batch's request time), ``handle``, ``handle_key`` and ``extra`` columns
+    of the batch."""
+    return (
+        raw.select(
+            "batch_id",
+            *extra,
+            "default_origin",
+            pl.col("requested_at").alias("fetched_at"),
+            pl.col("handles").alias("handle"),
+        )
+        .explode("handle")
+        .with_columns(pl.col("handle").str.to_lowercase().alias("handle_key"))
+    )
 
 
 def file_profiles(

@@ -420,14 +420,8 @@ def decided_chunks(
     requested = _requested_from_seeds(raw, seed_frame)
     if requested is None:
         requested = (
-            raw.select(
-                "batch_id",
-                "default_origin",
-                pl.col("requested_at").alias("fetched_at"),
-                pl.col("handles").alias("handle"),
-            )
-            .explode("handle")
-            .select(pl.exclude("handle"), pl.col("handle").str.to_lowercase().alias("handle_key"))
+            lookup.requested_handles(raw)
+            .drop("handle")  # the seeds' own (carried) stands in the records
             # a handle asked in two batches (a resumed run) is answered by the later one
             .unique("handle_key", keep="last", maintain_order=True)
             .join(

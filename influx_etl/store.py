@@ -33,7 +33,7 @@ Integration of a run is one transaction: a failed run leaves ``authors`` exactly
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -574,50 +574,6 @@ class Store:
                 batch.raw_file.to_json() if batch.raw_file else None,
             ],
         )
-
-    def save_raw_batches(self, run_id: str, batches: Sequence[RawBatch]) -> None:
-        """Commit many raw batches in one transaction (a bulk source answers every batch at
-        once: one INSERT of 10,000 rows instead of 10,000 commits)."""
-        frame = pl.DataFrame(
-            {
-                "batch_id": [b.batch_id for b in batches],
-                "handles": [list(b.handles) for b in batches],
-                "requested_at": [b.requested_at for b in batches],
-                "status": [b.status for b in batches],
-                "body": [b.body for b in batches],
-                "error": [b.error for b in batches],
-                "attempts": [b.attempts for b in batches],
-                "elapsed_s": [b.elapsed_s for b in batches],
-                "rate_limit": [json.dumps(dict(b.rate_limit)) for b in batches],
-                "default_origin": [b.default_origin for b in batches],
-                "raw_file": [b.raw_file.to_json() if b.raw_file else None for b in batches],
-            },
-            schema_overrides={
-                "handles": pl.List(pl.String),
-                "status": pl.Int64,
-                "body": pl.String,
-                "error": pl.String,
-                "raw_file": pl.String,
-            },
-        )
-        con = self._con
-        con.register("new_raw_batches", frame)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                "INSERT OR REPLACE INTO raw_lookups SELECT ?, batch_id, handles, requested_at, "
-                "status, body, error, attempts, elapsed_s, rate_limit, default_origin, raw_file "
-                "FROM new_raw_batches",
-                [run_id],
-            )
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(
-                f"{self.path}: cannot store raw lookups of run {run_id}: {exc}"
-            ) from None
-        finally:
-            con.unregister("new_raw_batches")
 
     def save_bulk_batches(self, run_id: str, batches: pl.DataFrame, answer: RawBatch) -> None:
         """Commit, in one transaction, one raw-lookups row per batch of ``batches``

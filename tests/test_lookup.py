@@ -22,6 +22,7 @@ from influx_etl.lookup import (
     prefetched_answers,
     profiles,
     raw_frame,
+    requested_handles,
 )
 from influx_etl.sources import PrefetchedSource, RawBatch, RawFile
 
@@ -223,19 +224,6 @@ def test_a_changed_file_is_refused(tmp_path: Path) -> None:
 # -- prefetched users files, read in chunks ------------------------------------------------------
 
 
-def _requested(raw: pl.DataFrame) -> pl.DataFrame:
-    return (
-        raw.select(
-            "batch_id",
-            "default_origin",
-            pl.col("requested_at").alias("fetched_at"),
-            pl.col("handles").alias("handle"),
-        )
-        .explode("handle")
-        .with_columns(pl.col("handle").str.to_lowercase().alias("handle_key"))
-    )
-
-
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5, None])
 def test_a_file_read_in_chunks_answers_as_the_whole_file(
     tmp_path: Path, chunk_rows: int | None
@@ -252,7 +240,7 @@ def test_a_file_read_in_chunks_answers_as_the_whole_file(
     whole = profiles(raw).sort("handle_key")
 
     reference = RawFile.from_json(raw["raw_file"][0])
-    chunks = list(file_profiles(reference, _requested(raw), chunk_rows))
+    chunks = list(file_profiles(reference, requested_handles(raw), chunk_rows))
     if chunk_rows == 1:
         assert len(chunks) > 3  # the file really was read in pieces
     # the last row given for a handle is its answer
@@ -271,7 +259,7 @@ def test_skipped_lines_of_a_chunked_file_are_reported_once_with_their_line_numbe
     raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, ["ann"])]))
     reference = RawFile.from_json(raw["raw_file"][0])
     with caplog.at_level("WARNING", logger="influx_etl.lookup"):
-        list(file_profiles(reference, _requested(raw), 2))
+        list(file_profiles(reference, requested_handles(raw), 2))
     reported = sorted(
         int(record.getMessage().split(":")[1])
         for record in caplog.records
