@@ -41,10 +41,17 @@ bench: $(STAMP)
 	$(BIN)/pytest -q tests/benchmarks/test_lookup_speed.py --benchmark-only --bench-handles 2000
 
 ## The CPU path end to end on 1,000,000 prefetched profiles against the floor (reading the same
-## file); writes data/cpubench/cpubench.{md,json}.
+## file); writes data/cpubench/cpubench-1000000.{md,json}.
 .PHONY: bench-cpu
 bench-cpu: $(STAMP)
 	$(BIN)/python -m influx_etl.cpubench --profiles 1000000
+
+## The streaming harvest on 10,000,000 prefetched profiles, once per chunk size (no floors: they
+## would need more than 10 GB); generates the 5.7 GB input once (about 6 minutes) and takes
+## ~15 minutes; writes data/cpubench/cpubench-10000000.{md,json}.
+.PHONY: bench-stream
+bench-stream: $(STAMP)
+	$(BIN)/python -m influx_etl.cpubench --profiles 10000000 --no-floors --chunk-rows 100000 --chunk-rows 250000 --chunk-rows 500000
 
 ## JupyterLab on notebooks/ (the .py percent scripts open as notebooks, paired with .ipynb).
 notebook: $(STAMP)

@@ -1,6 +1,8 @@
 """The CPU path at scale, measured against the floor: ``python -m influx_etl.cpubench``.
 
-``make bench-cpu`` runs ``python -m influx_etl.cpubench --profiles 1000000``:
+``make bench-cpu`` runs ``python -m influx_etl.cpubench --profiles 1000000``; ``make bench-stream``
+runs it on 10,000,000 profiles (5.7 GB of JSONL) without the floors (``--no-floors``: Polars' read
+alone would need more than 10 GB of memory), once per ``--chunk-rows`` value:
 
 1. **Input.** ``WORK/profiles-N.jsonl`` and ``WORK/handles-N.txt`` from the generator
    (:mod:`influx_etl.apisim.generate`, seed 0), made once and reused while their recorded SHA-256
@@ -8,15 +10,19 @@
 2. **Floor.** The time it takes only to *read* the same file, best of ``--repeat``, each reader
    in a process of its own: DuckDB counting its lines as JSON records (``count(*)`` over
    ``read_ndjson``), DuckDB reading every value (``read_ndjson_auto`` into an Arrow table) and
-   Polars reading every value (``pl.read_ndjson``).
+   Polars reading every value (``pl.read_ndjson``). Skipped with ``--no-floors``.
 3. **End to end.** ``influx-harvest bulk --handles-file HANDLES --source prefetched:PROFILES
    --data-dir WORK/data -vv`` as a real subprocess on a fresh data folder: parse, threshold, brand,
    risk, transform, score, validate, integrate, export. Its wall time, its peak resident memory
    (``os.wait4``'s ``ru_maxrss`` of that very process) and the per-stage times it logs
    (:mod:`influx_etl.timing`). This process stays small meanwhile (the floors read in their own
-   processes): Linux counts the parent's memory at the fork in the child's peak.
-4. **Report.** The ratio of the end-to-end time to each floor; printed as markdown and written to
-   ``WORK/cpubench.json`` with the date, the machine and the library versions.
+   processes): Linux counts the parent's memory at the fork in the child's peak. One run per
+   ``--chunk-rows N`` given (passed on to the harvest), or one with the harvest's default;
+   ``--store-memory SIZE`` is passed on to every run.
+4. **Report.** The ratio of the end-to-end time to each floor, the first run's stages and, with
+   several runs, one row per run (chunk size, wall time, peak memory, kept, exported); printed as
+   markdown and written to ``WORK/cpubench-N.md`` and ``WORK/cpubench-N.json`` (N the profile
+   count, e.g. ``cpubench-1000000.md``) with the date, the machine and the library versions.
 
 The harvest writes to the *live* dataset of ``WORK/data``: the profiles are synthetic, so that
 folder is the benchmark's own, emptied before each run. Run from the repository root (the rule
@@ -50,9 +56,9 @@ from influx_etl.sources import RawFile
 
 DEFAULT_WORK_DIR = Path("data/cpubench")
 STAGE_LINE = re.compile(r"stage (\S+): ([0-9.]+) s \(peak RSS (\d+) MB\)")
+"""A stage line of :mod:`influx_etl.timing` in the harvest's log."""
 FUNNEL_LINE = re.compile(r"^  (kept|exported \(whole dataset\))\s+(\d+)$", re.MULTILINE)
 """The funnel lines of the harvest's report that the benchmark repeats."""
-"""A stage line of :mod:`influx_etl.timing` in the harvest's log."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,14 @@ class Floor:
 
 @dataclass(frozen=True)
 class Harvest:
-    """The end-to-end run."""
+    """One end-to-end run."""
 
     command: list[str]
     seconds: float
     peak_rss_mb: float
     exit_status: int
+    chunk_rows: int | None = None
+    """The ``--chunk-rows`` passed on to the harvest; ``None``: its default."""
     stages: dict[str, float] = field(default_factory=dict)
     stage_peak_rss_mb: dict[str, int] = field(default_factory=dict)
     funnel: dict[str, int] = field(default_factory=dict)
@@ -86,8 +94,15 @@ class Report:
     file_bytes: int
     machine: dict[str, Any]
     floors: list[Floor]
-    harvest: Harvest
+    runs: list[Harvest]
+    """The harvest runs, one per ``--chunk-rows`` value; the first is the one compared to the
+    floors and broken down by stage."""
     load_after: float = 0.0
+
+    @property
+    def harvest(self) -> Harvest:
+        """The first run."""
+        return self.runs[0]
 
     def ratio(self, floor: Floor) -> float:
         return self.harvest.seconds / floor.seconds if floor.seconds > 0 else float("inf")
@@ -179,8 +194,15 @@ class FloorError(InfluxError):
     """A floor's reader failed."""
 
 
-def harvest(profiles: Path, handles: Path, data_dir: Path, extra: Sequence[str] = ()) -> Harvest:
-    """Run the harvest of ``profiles`` as a subprocess on an empty ``data_dir``."""
+def harvest(
+    profiles: Path,
+    handles: Path,
+    data_dir: Path,
+    extra: Sequence[str] = (),
+    chunk_rows: int | None = None,
+) -> Harvest:
+    """Run the harvest of ``profiles`` as a subprocess on an empty ``data_dir``, ``--chunk-rows
+    chunk_rows`` unless ``None`` and then ``extra``."""
     shutil.rmtree(data_dir, ignore_errors=True)
     script = Path(sys.executable).parent / "influx-harvest"
     command = (
@@ -197,6 +219,7 @@ def harvest(profiles: Path, handles: Path, data_dir: Path, extra: Sequence[str] 
         "--data-dir",
         str(data_dir),
         "-vv",
+        *([] if chunk_rows is None else ["--chunk-rows", str(chunk_rows)]),
         *extra,
     ]
     started = time.perf_counter()
@@ -220,6 +243,7 @@ def harvest(profiles: Path, handles: Path, data_dir: Path, extra: Sequence[str] 
         seconds=seconds,
         peak_rss_mb=peak_mb,
         exit_status=process.returncode,
+        chunk_rows=chunk_rows,
         stages=stages,
         stage_peak_rss_mb=peaks,
         funnel=funnel,
@@ -258,14 +282,24 @@ def markdown(report: Report) -> str:
         f"DuckDB {report.machine['duckdb']}; load average {report.machine['load_average_1m']} "
         f"before, {report.load_after} after",
         "",
-        "| measured | seconds | end to end ÷ this |",
-        "| --- | ---: | ---: |",
     ]
-    for floor in report.floors:
-        lines.append(f"| floor: {floor.name} | {floor.seconds:.2f} | {report.ratio(floor):.1f}× |")
+    # the options this run was given (--chunk-rows, --store-memory), after the common ones
+    given = run.command[run.command.index("-vv") + 1 :] if "-vv" in run.command else []
+    command = " ".join(["influx-harvest bulk", *given])
+    end_to_end = (
+        f"| **end to end: {command}** (peak RSS {run.peak_rss_mb:,.0f} MB) "
+        f"| **{run.seconds:.2f}** |"
+    )
+    if report.floors:
+        lines += ["| measured | seconds | end to end ÷ this |", "| --- | ---: | ---: |"]
+        for floor in report.floors:
+            lines.append(
+                f"| floor: {floor.name} | {floor.seconds:.2f} | {report.ratio(floor):.1f}× |"
+            )
+        lines.append(f"{end_to_end} 1.0× |")
+    else:
+        lines += ["| measured | seconds |", "| --- | ---: |", end_to_end]
     lines += [
-        f"| **end to end: influx-harvest bulk** (peak RSS {run.peak_rss_mb:,.0f} MB) "
-        f"| **{run.seconds:.2f}** | 1.0× |",
         "",
         "| stage | seconds | peak RSS so far (MB) |",
         "| --- | ---: | ---: |",
@@ -276,7 +310,30 @@ def markdown(report: Report) -> str:
         lines.append(f"| {shown} | {seconds:.2f} | {run.stage_peak_rss_mb.get(name, 0):,} |")
     rest = run.seconds - sum(top.values())
     lines.append(f"| start-up, imports, command line (the rest) | {rest:.2f} | |")
+    if len(report.runs) > 1:
+        lines += [
+            "",
+            "| --chunk-rows | wall time (s) | peak RSS (MB) | kept | exported |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for each in report.runs:
+            chunk = "default" if each.chunk_rows is None else f"{each.chunk_rows:,}"
+            lines.append(
+                f"| {chunk} | {each.seconds:.2f} | {each.peak_rss_mb:,.0f} "
+                f"| {each.funnel.get('kept', 0):,} | {each.funnel.get('exported', 0):,} |"
+            )
     return "\n".join(lines)
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """Every figure of the report: its fields, ``harvest`` (the first run, as ``runs[0]``) and
+    the ratio to each floor; without the runs' logs."""
+    result = asdict(report)
+    for run in result["runs"]:
+        run.pop("output")
+    result["harvest"] = result["runs"][0]
+    result["ratios"] = {f.name: report.ratio(f) for f in report.floors}
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,14 +341,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m influx_etl.cpubench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--profiles", type=int, default=1_000_000, help="profiles to harvest")
-    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=DEFAULT_WORK_DIR,
+        help="the input files, the harvest's data folder and the report, cpubench-N.md and "
+        "cpubench-N.json with N the profile count (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
     parser.add_argument("--repeat", type=int, default=2, help="reads of each floor (best kept)")
+    parser.add_argument(
+        "--no-floors",
+        action="store_true",
+        help="skip the floors (at 10M profiles Polars' read alone needs more than 10 GB)",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        action="append",
+        metavar="N",
+        help="one harvest run per value given, with --chunk-rows N (default: one run with the "
+        "harvest's own default)",
+    )
+    parser.add_argument(
+        "--store-memory", metavar="SIZE", help="passed on to every harvest run (e.g. 1GB, none)"
+    )
     parser.add_argument("--floor", choices=sorted(FLOORS), help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.profiles < 1 or args.repeat < 1:
         parser.error("--profiles and --repeat must be >= 1")
+    if any(rows < 1 for rows in args.chunk_rows or ()):
+        parser.error("--chunk-rows must be >= 1")
     if args.floor is not None:
         # one floor in this fresh process (see floors())
         seconds, rows = floor(args.floor, args.file, args.repeat)
@@ -303,15 +384,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiles, handles, count, handle_count = input_files(
             args.work_dir, args.profiles, args.seed
         )
-        measured_floors = floors(profiles, args.repeat)
-        run = harvest(profiles, handles, args.work_dir / "data")
+        measured_floors = [] if args.no_floors else floors(profiles, args.repeat)
+        extra = [] if args.store_memory is None else ["--store-memory", args.store_memory]
+        runs = []
+        for chunk_rows in args.chunk_rows or [None]:
+            if args.chunk_rows:
+                print(f"harvesting with --chunk-rows {chunk_rows} ...", flush=True)
+            run = harvest(profiles, handles, args.work_dir / "data", extra, chunk_rows)
+            if run.exit_status != 0:
+                print(run.output, file=sys.stderr)
+                print(f"error: the harvest exited with {run.exit_status}", file=sys.stderr)
+                return 1
+            runs.append(run)
     except (InfluxError, OSError, duckdb.Error, pl.exceptions.PolarsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if run.exit_status != 0:
-        print(run.output, file=sys.stderr)
-        print(f"error: the harvest exited with {run.exit_status}", file=sys.stderr)
-        return 1
     report = Report(
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
         profiles=count,
@@ -319,17 +406,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         file_bytes=profiles.stat().st_size,
         machine=started_machine,
         floors=measured_floors,
-        harvest=run,
+        runs=runs,
         load_after=round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else 0.0,
     )
     text = markdown(report)
     print(text)
-    result = {**asdict(report), "ratios": {f.name: report.ratio(f) for f in report.floors}}
-    result["harvest"].pop("output")
-    (args.work_dir / "cpubench.json").write_text(
-        json.dumps(result, indent=2) + "\n", encoding="utf-8"
+    (args.work_dir / f"cpubench-{args.profiles}.json").write_text(
+        json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8"
     )
-    (args.work_dir / "cpubench.md").write_text(text + "\n", encoding="utf-8")
+    (args.work_dir / f"cpubench-{args.profiles}.md").write_text(text + "\n", encoding="utf-8")
     return 0
 
 
@@ -337,4 +422,14 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["Floor", "Harvest", "Report", "floors", "harvest", "input_files", "main", "markdown"]
+__all__ = [
+    "Floor",
+    "Harvest",
+    "Report",
+    "floors",
+    "harvest",
+    "input_files",
+    "main",
+    "markdown",
+    "report_json",
+]

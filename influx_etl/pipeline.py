@@ -25,7 +25,7 @@ from influx_etl import export, lookup, rules, score, seeds, threshold, timing, t
 from influx_etl.client import utc_now_iso
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
-from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA, compacted
+from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA
 from influx_etl.sources import (
     BulkLookupSource,
     DatasetKind,
@@ -299,7 +299,8 @@ def open_dataset(config: PipelineConfig, kind: DatasetKind | None = None) -> Sto
     """The dataset file for ``kind`` (default: the configured source's): live or synthetic."""
     kind = kind or source_kind(config.lookup)
     outputs = config.outputs
-    return Store.open(outputs.synthetic_dataset if kind == "simulated" else outputs.dataset, kind)
+    path = outputs.synthetic_dataset if kind == "simulated" else outputs.dataset
+    return Store.open(path, kind, memory_limit=config.store_memory)
 
 
 def _processed_run(
@@ -318,36 +319,32 @@ def _processed_run(
     written in one transaction.
     """
     banned = store.banned()
+    invalid_parts: list[pl.DataFrame] = []
     with store.run_integration(run_id) as writer:
-        kept_parts: list[pl.DataFrame] = []
-        for decided in decided_chunks(inputs.raw, inputs.seeds, rulebook, config):
+        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config)
+        for part, decided in enumerate(chunks):
             with timing.stage("banned"):
                 decided = without_banned(decided, banned)
             with timing.stage("outcomes"):
                 writer.add_outcomes(decided.select(OUTCOMES_SCHEMA.names()))
-                # The kept rows with their text copied: a few rows taken from a frame keep all
-                # its text alive (measured at 1M profiles: the peak fell by ~500 MB).
-                kept_parts.append(compacted(decided.filter(pl.col("decision") == "kept")))
+            kept = decided.filter(pl.col("decision") == "kept")
             del decided
+            authors, invalid = checked_authors(kept, started_at, rulebook)
+            del kept
+            with timing.stage("integrate"):
+                writer.add_authors(authors, part=part, invalid_ids=invalid["id"])
+            invalid_parts.append(invalid.with_columns(part=pl.lit(part, pl.Int64)))
         with timing.stage("settle"):
-            kept = pl.concat(kept_parts)  # never empty: every run has one chunk at least
-            del kept_parts
+            invalid = pl.concat(invalid_parts)  # never empty: every run has one chunk at least
             if writer.settle():
                 # a handle the file holds twice: its last answer decided (and may not keep it)
-                kept = kept.unique("handle_key", keep="last", maintain_order=True).join(
-                    writer.kept_handles(), on=["handle_key", "id"], how="semi"
-                )
+                remaining = writer.keep_settled_authors()
+                invalid = invalid.join(remaining, on=["id", "part"], how="semi")
+            invalid = invalid.drop("part")
             counts = writer.counts()
-        with timing.stage("transform"):
-            records = transform.author_records(kept, started_at)
-        with timing.stage("score"):
-            authors = score.scored(records)
-        with timing.stage("validate"):
-            checked = validate.validated(transform.record_documents(authors), rulebook.validators)
-            _log_invalid(checked.invalid, "not integrated")
-            valid_authors = authors.join(checked.valid.select("id"), on="id", how="semi")
+        _log_invalid(invalid, "not integrated")
         with timing.stage("integrate"):
-            integration = writer.merge_authors(valid_authors, inputs.seed_rejects)
+            integration = writer.merge_authors(inputs.seed_rejects)
 
     synthetic = store.kind == "simulated"
     outputs = config.outputs
@@ -364,8 +361,8 @@ def _processed_run(
         "brand": counts.decisions.get("brand", 0),
         "risk": counts.decisions.get("risk", 0),
         "banned": counts.decisions.get("banned", 0),
-        "kept": kept.height,
-        "invalid_records": checked.invalid.height,
+        "kept": counts.decisions.get("kept", 0),
+        "invalid_records": invalid.height,
         "new": integration.new,
         "updated": integration.updated,
         "unchanged": integration.unchanged,
@@ -381,7 +378,7 @@ def _processed_run(
         integration=integration,
         manifest=manifest,
         seed_rejects=inputs.seed_rejects,
-        invalid_records=checked.invalid,
+        invalid_records=invalid,
     )
 
 
@@ -395,6 +392,20 @@ def _log_invalid(invalid: pl.DataFrame, what: str) -> None:
             row["path"],
             row["message"],
         )
+
+
+def checked_authors(
+    kept: pl.DataFrame, started_at: str, rulebook: Rulebook
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Kept profiles → scored author rows (AUTHORS_SCHEMA) and the validation failures of
+    their records (``id``, ``handle``, ``path``, ``message``)."""
+    with timing.stage("transform"):
+        records = transform.author_records(kept, started_at)
+    with timing.stage("score"):
+        authors = score.scored(records)
+    with timing.stage("validate"):
+        checked = validate.validated(transform.record_documents(authors), rulebook.validators)
+    return authors, checked.invalid
 
 
 def decided_profiles(
@@ -418,6 +429,7 @@ def decided_chunks(
         yield decided_profiles(raw, seed_frame, rulebook, config)
         return
     requested = _requested_from_seeds(raw, seed_frame)
+    per_batch = None
     if requested is None:
         requested = (
             lookup.requested_handles(raw)
@@ -431,7 +443,13 @@ def decided_chunks(
                 maintain_order="left",
             )
         )
-    chunks = lookup.file_profiles(reference, requested, config.chunk_rows, _SEED_COLUMNS)
+    else:
+        per_batch = raw.select(
+            "batch_id", "default_origin", pl.col("requested_at").alias("fetched_at")
+        )
+    chunks = lookup.file_profiles(
+        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch
+    )
     while True:
         with timing.stage("profiles"):
             profiles = next(chunks, None)
@@ -445,17 +463,15 @@ _SEED_COLUMNS = ("handle", "seed_file", "seed_files", "categories")
 
 
 def _requested_from_seeds(raw: pl.DataFrame, seed_frame: pl.DataFrame) -> pl.DataFrame | None:
-    """The handles a run requested, with their batch's time and origin, taken from its seeds
-    (one row per handle already) when its raw batches are exactly the seeds' batches: at ten
-    million handles, exploding the batches' lists, deduplicating and joining the seeds again
-    took 2.5 GB more. ``None`` for a resumed run (its later batches re-batched the seeds)."""
+    """The handles a run requested, taken from its seeds (one row per handle already, and a
+    selection shares the seeds' memory) when its raw batches are exactly the seeds' batches:
+    at ten million handles, exploding the batches' lists, deduplicating and joining the seeds
+    again took 2.5 GB more. ``None`` for a resumed run (its later batches re-batched the seeds).
+    The batch's time and origin are joined per chunk (:func:`lookup.file_profiles`)."""
     batch_ids = seed_frame["batch_id"].unique().sort()
     if raw.height != batch_ids.len() or not raw["batch_id"].sort().equals(batch_ids):
         return None
-    answers = raw.select("batch_id", "default_origin", pl.col("requested_at").alias("fetched_at"))
-    return seed_frame.select("batch_id", "handle_key", *_SEED_COLUMNS).join(
-        answers, on="batch_id", how="left", maintain_order="left"
-    )
+    return seed_frame.select("batch_id", "handle_key", *_SEED_COLUMNS)
 
 
 def _answering_file(raw: pl.DataFrame) -> RawFile | None:
@@ -512,7 +528,7 @@ def export_dataset(
 ) -> export.Manifest:
     """Export the whole dataset (not just this run), ranked, validated and sorted."""
     return export.export_authors(
-        store.authors(),
+        store,
         export_dir,
         rulebook.validators,
         rulebook.schema_version,

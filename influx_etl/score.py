@@ -138,6 +138,33 @@ def ranked(authors: pl.DataFrame) -> pl.DataFrame:
 RANK_TOPIC_DTYPE: Final = pl.List(pl.Struct({"topic": pl.String, "rank": pl.Int64}))
 """``rank_topic``: the author's rank within each of its topics, in ``topic_tags`` order."""
 
+RANKING_COLUMNS: Final = ("id", "handle", "score", "followers_count", "topic_tags")
+"""Every column ``rank_global`` and ``rank_topic`` depend on (:func:`rank_columns`)."""
+
+RANK_COLUMNS: Final = ("rank_global", "rank_topic")
+"""The columns that need the whole dataset; every other score is computed row by row."""
+
+
+def _topic_ranks(ordered: pl.DataFrame) -> pl.DataFrame:
+    """``id, rank_topic`` of the authors with a topic tag; ``ordered`` is in rank order."""
+    per_topic = (
+        ordered.select("id", pl.col("topic_tags").alias("topic"))
+        .explode("topic")
+        .drop_nulls("topic")
+        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("topic"))
+    )
+    return per_topic.group_by("id", maintain_order=True).agg(
+        pl.struct("topic", "rank").alias("rank_topic")
+    )
+
+
+def _with_topic_ranks(authors: pl.DataFrame, topic_ranks: pl.DataFrame) -> pl.DataFrame:
+    return (
+        authors.join(topic_ranks, on="id", how="left", maintain_order="left")
+        .with_columns(pl.col("rank_topic").fill_null(pl.lit([], dtype=RANK_TOPIC_DTYPE)))
+        .cast({"rank_topic": RANK_TOPIC_DTYPE})
+    )
+
 
 def topic_ranked(authors: pl.DataFrame) -> pl.DataFrame:
     """``authors`` (needing the :data:`RANK_ORDER` columns and ``topic_tags``) + ``rank_topic``.
@@ -145,20 +172,29 @@ def topic_ranked(authors: pl.DataFrame) -> pl.DataFrame:
     ``rank_topic`` is a List of ``{topic, rank}`` structs in ``topic_tags`` order (empty without
     tags); rows keep their order.
     """
-    per_topic = (
-        in_rank_order(authors.select("id", "handle", "score", "followers_count", "topic_tags"))
-        .select("id", pl.col("topic_tags").alias("topic"))
-        .explode("topic")
-        .drop_nulls("topic")
-        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("topic"))
-    )
-    ranks = per_topic.group_by("id", maintain_order=True).agg(
-        pl.struct("topic", "rank").alias("rank_topic")
-    )
+    ordered = in_rank_order(authors.select(RANKING_COLUMNS))
+    return _with_topic_ranks(authors, _topic_ranks(ordered))
+
+
+def rank_columns(ranking: pl.DataFrame) -> pl.DataFrame:
+    """``id, rank_global, rank_topic`` of every author, rows in rank order.
+
+    ``ranking`` is the whole dataset, of which only :data:`RANKING_COLUMNS` are read: ranks are
+    the one part of scoring that needs every author, so a caller can rank a slim frame and score,
+    render and check the other columns a slice at a time (:func:`with_ranks`).
+    """
+    ordered = ranked(ranking.select(RANKING_COLUMNS))
+    return _with_topic_ranks(ordered.select("id", "rank_global"), _topic_ranks(ordered))
+
+
+def with_ranks(authors: pl.DataFrame, ranks: pl.DataFrame) -> pl.DataFrame:
+    """``authors`` + ``rank_global`` and ``rank_topic`` from ``ranks`` (:func:`rank_columns`, or
+    rows of it), matched by ``id``; rows in the order of ``ranks``, authors it lacks left out."""
+    authors = authors.drop(RANK_COLUMNS, strict=False)
     return (
-        authors.join(ranks, on="id", how="left", maintain_order="left")
-        .with_columns(pl.col("rank_topic").fill_null(pl.lit([], dtype=RANK_TOPIC_DTYPE)))
-        .cast({"rank_topic": RANK_TOPIC_DTYPE})
+        ranks.select("id", *RANK_COLUMNS)
+        .join(authors, on="id", how="inner", maintain_order="left")
+        .select(*authors.columns, *RANK_COLUMNS)
     )
 
 
@@ -249,7 +285,7 @@ def rescored(authors: pl.DataFrame, scoring: Scoring) -> pl.DataFrame:
     """The dataset's authors as exported: stored scores + composite, ``rank_global`` and
     ``rank_topic``; rows in rank order. ``score`` and ``quality_score`` are kept as stored (an
     imported record keeps the original project's)."""
-    return topic_ranked(ranked(composite_scored(authors, scoring)))
+    return with_ranks(composite_scored(authors, scoring), rank_columns(authors))
 
 
 def topic_summary(scored: pl.DataFrame) -> pl.DataFrame:

@@ -49,3 +49,14 @@ def test_a_chunk_of_no_rows_is_refused() -> None:
     with pytest.raises(ConfigError, match="--chunk-rows must be >= 1"):
         PipelineConfig(chunk_rows=0)
     assert PipelineConfig(chunk_rows=None).chunk_rows is None  # the whole file at once
+
+
+@pytest.mark.parametrize("size", ["1GB", "500MB", "2GiB", "1.5 GB"])
+def test_a_store_memory_size_is_accepted(size: str) -> None:
+    assert PipelineConfig(store_memory=size).store_memory == size
+
+
+@pytest.mark.parametrize("size", ["", "1G", "lots", "1GB; DROP TABLE authors"])
+def test_a_store_memory_that_is_no_size_is_refused(size: str) -> None:
+    with pytest.raises(ConfigError, match="--store-memory must be a size such as 500MB"):
+        PipelineConfig(store_memory=size)

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from influx_etl import export, score, validate
@@ -190,7 +193,9 @@ def dataset_authors() -> pl.DataFrame:
     )
 
 
-def export_of(authors: pl.DataFrame, out_dir: Path, **options: Any) -> export.Manifest:
+def export_of(
+    authors: pl.DataFrame | export.AuthorSource, out_dir: Path, **options: Any
+) -> export.Manifest:
     return export.export_authors(
         authors, out_dir, VALIDATORS, validate.SCHEMA_VERSION, SCORING, **options
     )
@@ -374,3 +379,182 @@ def test_records_of_other_types_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="types"):
         export.export_dataset(bad, tmp_path, "1.0.0")
     assert not (tmp_path / "latest.jsonl").exists()
+
+
+# -- a slice at a time -----------------------------------------------------------------------------
+
+
+def seven_authors() -> pl.DataFrame:
+    users = [
+        user("201", "ann", 2_500_000, verified_type="blue"),
+        user("202", "ben", 80_000),
+        user("203", "cat", 80_000),
+        user("204", "dan", 450_000, metrics={"tweet_count": None}),
+        user("205", "eve", 1_200, location="Paris, France"),
+        user("206", "fay", 9_000_000, description='Quotes "like this", commas, and\na new line'),
+        user("207", "gus", 80_000, verified_type="business"),
+    ]
+    return pl.concat(
+        [
+            scored_authors(users[:3], categories=("AI Research", "VC")),
+            scored_authors(users[3:5], categories=("VC",), seed_files=("vc.csv", "ai.csv")),
+            scored_authors(users[5:], categories=("Biotech",)),
+        ]
+    )
+
+
+def test_gzip_written_in_pieces_is_the_one_shot_gzip() -> None:
+    data = b"".join(f'{{"id":"{i}","n":{i * i % 977}}}\n'.encode() for i in range(200_000))
+    compressor = export.gzip_compressor()
+    cuts = [0, 1, 5_000, 5_001, 1_000_000, 2_345_678, len(data)]
+    pieces = [compressor.compress(data[start:end]) for start, end in itertools.pairwise(cuts)]
+    streamed = b"".join(pieces) + compressor.flush()
+    assert streamed == export.gzip_bytes(data)
+    assert streamed == gzip.compress(data, compresslevel=export.GZIP_LEVEL, mtime=0)
+
+
+@pytest.mark.parametrize("slice_records", [1, 2, 3])
+def test_slices_give_the_files_of_one_piece(tmp_path: Path, slice_records: int) -> None:
+    authors = seven_authors()
+    whole = export_of(authors, tmp_path / "whole", generated_at="g", slice_records=100)
+    sliced = export_of(authors, tmp_path / "sliced", generated_at="g", slice_records=slice_records)
+    for name in ("latest.jsonl", "latest.jsonl.gz", "latest.csv"):
+        assert (tmp_path / "sliced" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    table = pl.read_parquet(tmp_path / "sliced" / "latest.parquet")
+    assert table.equals(pl.read_parquet(tmp_path / "whole" / "latest.parquet"))
+    assert sliced.count == whole.count == table.height == 7
+    # the pieces are the one-piece encodings of the whole
+    data = (tmp_path / "sliced" / "latest.jsonl").read_bytes()
+    assert (tmp_path / "sliced" / "latest.jsonl.gz").read_bytes() == export.gzip_bytes(data)
+    assert (tmp_path / "sliced" / "latest.csv").read_bytes() == export.csv_bytes(table)
+    row_groups = pq.ParquetFile(tmp_path / "sliced" / "latest.parquet").num_row_groups
+    assert row_groups == -(-7 // slice_records)
+
+
+def test_a_sliced_parquet_file_is_byte_identical_when_exported_again(tmp_path: Path) -> None:
+    export_of(seven_authors(), tmp_path / "first", generated_at="g", slice_records=2)
+    export_of(seven_authors(), tmp_path / "second", generated_at="g", slice_records=2)
+    assert files_of(tmp_path / "first") == files_of(tmp_path / "second")
+
+
+def test_documents_are_exported_a_slice_at_a_time_too(tmp_path: Path) -> None:
+    ordered = export.in_export_order(SAMPLE)
+    whole = export.export_dataset(ordered, tmp_path / "whole", "1.0.0", generated_at="g")
+    sliced = export.export_dataset(
+        ordered, tmp_path / "sliced", "1.0.0", generated_at="g", slice_records=2
+    )
+    assert sliced.count == whole.count == 3
+    for name in ("latest.jsonl", "latest.jsonl.gz", "latest.csv"):
+        assert (tmp_path / "sliced" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def test_an_invalid_record_in_a_middle_slice_leaves_the_others_as_they_were(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    authors = seven_authors()
+    export_of(authors, tmp_path / "valid", slice_records=100)
+    valid = (tmp_path / "valid" / "latest.jsonl").read_text(encoding="utf-8").splitlines()
+    # the 4th record of 7 in slices of 3: in the middle slice
+    middle = json.loads(valid[3])
+    broken = authors.with_columns(
+        lang_primary=pl.when(pl.col("id") == middle["id"])
+        .then(pl.lit("English"))
+        .otherwise(pl.col("lang_primary"))
+    )
+    manifest = export_of(broken, tmp_path / "broken", slice_records=3)
+    lines = (tmp_path / "broken" / "latest.jsonl").read_text(encoding="utf-8").splitlines()
+    assert manifest.count == 6
+    assert lines == valid[:3] + valid[4:]
+    assert [json.loads(line)["meta"]["rank_global"] for line in lines] == [1, 2, 3, 5, 6, 7]
+    assert f"not exported: {middle['id']} (@{middle['handle']}) invalid at lang_primary" in (
+        caplog.text
+    )
+    assert pl.read_parquet(tmp_path / "broken" / "latest.parquet")["id"].to_list() == [
+        json.loads(line)["id"] for line in lines
+    ]
+
+
+def test_the_store_exports_what_its_authors_frame_exports(tmp_path: Path) -> None:
+    dataset = write_dataset(tmp_path / "data" / "influx.duckdb", seven_authors())
+    with Store.open(dataset, "live") as store:
+        from_store = export_of(store, tmp_path / "store", generated_at="g", slice_records=3)
+        from_frame = export_of(
+            store.authors(), tmp_path / "frame", generated_at="g", slice_records=3
+        )
+    assert from_store == from_frame
+    assert from_store.count == 7
+    assert files_of(tmp_path / "store") == files_of(tmp_path / "frame")
+
+
+def test_re_exporting_an_unchanged_store_rewrites_no_file_nor_copy(tmp_path: Path) -> None:
+    dataset = write_dataset(tmp_path / "data" / "influx.duckdb", seven_authors())
+    folders = [tmp_path / "latest", tmp_path / "snapshot", tmp_path / "extra"]
+    options: dict[str, Any] = {
+        "snapshot_dir": folders[1],
+        "extra_copy": folders[2] / "out.jsonl",
+        "slice_records": 2,
+    }
+    with Store.open(dataset, "live") as store:
+        first = export_of(store, folders[0], **options)
+        for path in [path for folder in folders for path in folder.iterdir()]:
+            os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+        again = export_of(store, folders[0], **options)
+    assert again == first
+    for folder in folders:
+        assert [path.stat().st_mtime_ns for path in folder.iterdir()] == [1_000_000_000] * len(
+            list(folder.iterdir())
+        )
+    assert (folders[2] / "out.jsonl").read_bytes() == (folders[0] / "latest.jsonl").read_bytes()
+
+
+class FailingSource:
+    """The authors of a frame, until the slice that fails."""
+
+    def __init__(self, authors: pl.DataFrame, failing_call: int) -> None:
+        self.frame = export.FrameAuthors(authors)
+        self.calls = 0
+        self.failing_call = failing_call
+
+    def author_columns(self, columns: tuple[str, ...]) -> pl.DataFrame:
+        return self.frame.author_columns(columns)
+
+    def authors_with_ids(self, ids: pl.Series) -> pl.DataFrame:
+        self.calls += 1
+        if self.calls == self.failing_call:
+            raise ExportError("the dataset went away")
+        return self.frame.authors_with_ids(ids)
+
+
+def test_a_failure_between_slices_keeps_the_previous_export_and_cleans_up(
+    tmp_path: Path,
+) -> None:
+    export_of(seven_authors().head(3), tmp_path)
+    before = files_of(tmp_path)
+    with pytest.raises(ExportError, match="went away"):
+        export_of(FailingSource(seven_authors(), failing_call=3), tmp_path, slice_records=2)
+    assert files_of(tmp_path) == before
+
+
+def test_a_slice_size_below_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="slice_records"):
+        export_of(seven_authors(), tmp_path, slice_records=0)
+    with pytest.raises(ValueError, match="slice_records"):
+        export.export_dataset(SAMPLE, tmp_path, "1.0.0", slice_records=0)
+
+
+def test_a_file_that_cannot_be_written_is_named_and_no_temporary_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export_of(seven_authors().head(3), tmp_path)
+    before = files_of(tmp_path)
+    real_mkstemp = tempfile.mkstemp
+
+    def disk_full(**options: Any) -> tuple[int, str]:
+        if "latest.parquet" in options.get("prefix", ""):
+            raise OSError(28, "No space left on device")
+        return real_mkstemp(**options)
+
+    monkeypatch.setattr(tempfile, "mkstemp", disk_full)
+    with pytest.raises(ExportError, match=r"latest\.parquet: cannot write: No space left"):
+        export_of(seven_authors(), tmp_path, slice_records=2)
+    assert files_of(tmp_path) == before

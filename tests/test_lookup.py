@@ -7,12 +7,14 @@ server; here the input is raw documents as the store keeps them.
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
+from influx_etl import lookup
 from influx_etl.errors import SourceError
 from influx_etl.frames import PROFILES_SCHEMA
 from influx_etl.lookup import (
@@ -266,3 +268,24 @@ def test_skipped_lines_of_a_chunked_file_are_reported_once_with_their_line_numbe
         if "skipped" in record.getMessage()
     )
     assert reported == [5, 7]
+
+
+def test_read_ahead_keeps_order_passes_errors_on_and_closes_the_reader() -> None:
+    closed: list[bool] = []
+
+    def chunks(fail_at: int | None) -> Generator[pl.DataFrame]:
+        try:
+            for index in range(4):
+                if index == fail_at:
+                    raise SourceError(f"bad chunk {index}")
+                yield pl.DataFrame({"index": [index]})
+        finally:
+            closed.append(True)
+
+    assert [c["index"][0] for c in lookup._read_ahead(chunks(None))] == [0, 1, 2, 3]
+    with pytest.raises(SourceError, match="bad chunk 2"):
+        list(lookup._read_ahead(chunks(2)))
+    early = lookup._read_ahead(chunks(None))
+    assert next(early)["index"][0] == 0
+    early.close()  # the caller stops after one chunk: the reader is closed all the same
+    assert closed == [True, True, True]

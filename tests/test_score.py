@@ -329,6 +329,39 @@ def test_topic_ranks_are_a_permutation_per_topic_and_stable_under_input_order() 
     assert again.equals(reference)
 
 
+def test_ranks_from_the_ranking_columns_alone_match_rescored_slice_by_slice() -> None:
+    rng = random.Random(7)
+    topics = ["ai", "bio", "vc"]
+    n = 40
+    frame = profiles(
+        n, topic_tags=[sorted(rng.sample(topics, rng.randint(0, 2))) for _ in range(n)]
+    ).with_columns(score=pl.Series([rng.choice([10.0, 20.0]) for _ in range(n)]))
+    whole = score.rescored(frame, DEFAULT_WEIGHTS)
+    ranks = score.rank_columns(frame.select(score.RANKING_COLUMNS))
+    assert ranks.equals(whole.select("id", *score.RANK_COLUMNS))
+    # each slice of the rank order scored on its own authors, fetched in any order
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=11)
+    slices = [
+        score.with_ranks(
+            score.composite_scored(
+                shuffled.filter(pl.col("id").is_in(part["id"].implode())), DEFAULT_WEIGHTS
+            ),
+            part,
+        )
+        for part in ranks.iter_slices(7)
+    ]
+    assert pl.concat(slices).equals(whole)
+
+
+def test_with_ranks_replaces_ranks_and_leaves_out_authors_without_one() -> None:
+    frame = profiles(3)
+    ranks = score.rank_columns(frame)
+    again = score.with_ranks(score.rescored(frame, DEFAULT_WEIGHTS), ranks.slice(1, 2))
+    assert again["id"].to_list() == ranks["id"].to_list()[1:]
+    assert again["rank_global"].to_list() == [2, 3]
+    assert again.columns.count("rank_topic") == 1
+
+
 def test_topic_summary_names_each_topics_leader() -> None:
     frame = profiles(3, topic_tags=[["vc"], ["ai", "vc"], ["ai"]])
     summary = score.topic_summary(score.rescored(frame, DEFAULT_WEIGHTS))

@@ -47,8 +47,8 @@ def authors(*rows: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=AUTHORS_SCHEMA)
 
 
-def outcomes(*rows: tuple[str, str, str]) -> pl.DataFrame:
-    """Outcome rows (handle, outcome, decision); the rule columns stay null."""
+def outcomes(*rows: tuple[str, ...]) -> pl.DataFrame:
+    """Outcome rows (handle, outcome, decision[, id]); the rule columns stay null."""
     return pl.DataFrame(
         [
             {
@@ -57,8 +57,9 @@ def outcomes(*rows: tuple[str, str, str]) -> pl.DataFrame:
                 "handle": handle,
                 "outcome": outcome,
                 "decision": decision,
+                "id": user_id[0] if user_id else None,
             }
-            for handle, outcome, decision in rows
+            for handle, outcome, decision, *user_id in rows
         ],
         schema=OUTCOMES_SCHEMA,
     )
@@ -155,17 +156,20 @@ def test_a_failed_integration_leaves_the_dataset_as_it_was(store: Store) -> None
 
 def test_outcomes_added_in_chunks_keep_the_last_answer_per_handle(store: Store) -> None:
     with store.run_integration("r1") as integration:
-        integration.add_outcomes(outcomes(("alice", "found", "kept"), ("bob", "found", "kept")))
+        integration.add_outcomes(
+            outcomes(("alice", "found", "kept", "1"), ("bob", "found", "kept", "2"))
+        )
+        integration.add_authors(authors(author("1", "alice"), author("2", "bob")), part=0)
         integration.add_outcomes(outcomes(("carol", "not_found", "not_found")))
         # a later chunk answers bob again (a file that holds him twice): that answer wins
-        integration.add_outcomes(outcomes(("bob", "found", "below_threshold")))
+        integration.add_outcomes(outcomes(("bob", "found", "below_threshold", "2")))
         assert integration.settle() == 1
+        assert integration.keep_settled_authors().is_empty()  # no invalid record remains
         counts = integration.counts()
         assert counts.total == 3
         assert counts.outcomes == {"found": 2, "not_found": 1}
         assert counts.decisions == {"kept": 1, "below_threshold": 1, "not_found": 1}
-        assert sorted(integration.kept_handles()["handle_key"].to_list()) == ["alice"]
-        integration.merge_authors(authors(author("1", "alice")), NO_REJECTS)
+        integration.merge_authors(NO_REJECTS)
     stored = store.handle_outcomes("r1").sort("handle_key")
     assert stored.select("handle_key", "decision").rows() == [
         ("alice", "kept"),
@@ -173,6 +177,32 @@ def test_outcomes_added_in_chunks_keep_the_last_answer_per_handle(store: Store) 
         ("carol", "not_found"),
     ]
     assert store.authors()["handle"].to_list() == ["alice"]
+
+
+def test_a_later_part_supersedes_an_earlier_author_valid_or_not(store: Store) -> None:
+    """alice: invalid, then valid again later; bob: valid, then invalid later; carol: once."""
+    with store.run_integration("r1") as integration:
+        both = outcomes(("alice", "found", "kept", "1"), ("bob", "found", "kept", "2"))
+        integration.add_outcomes(both)
+        integration.add_authors(
+            authors(author("1", "alice"), author("2", "bob", followers=1)),
+            part=0,
+            invalid_ids=pl.Series(["1"]),
+        )
+        integration.add_outcomes(outcomes(("carol", "found", "kept", "3")))
+        integration.add_authors(authors(author("3", "carol")), part=1)
+        integration.add_outcomes(both)
+        integration.add_authors(
+            authors(author("1", "alice", followers=7), author("2", "bob", followers=9)),
+            part=2,
+            invalid_ids=pl.Series(["2"]),
+        )
+        assert integration.settle() == 2
+        remaining = integration.keep_settled_authors()
+        assert remaining.rows() == [("2", 2)]  # bob's last record is the invalid one
+        integration.merge_authors(NO_REJECTS)
+    merged = store.authors().sort("id")
+    assert merged.select("handle", "followers_count").rows() == [("alice", 7), ("carol", 100_000)]
 
 
 def test_an_interrupted_chunked_integration_writes_nothing(store: Store) -> None:
@@ -340,3 +370,12 @@ def test_processed_seed_files_are_known_by_content(store: Store) -> None:
     assert store.processed_seed_hashes() == set()
     store.mark_seed_files_processed("r1", ["f" * 64])
     assert store.processed_seed_hashes() == {"f" * 64}
+
+
+def test_a_memory_limit_is_set_on_the_dataset_connection(tmp_path: Path) -> None:
+    path = tmp_path / "influx.duckdb"
+    with Store.open(path, "live", memory_limit="300MB") as limited:
+        limit = limited._con.execute("SELECT current_setting('memory_limit')").fetchall()
+    assert limit[0][0].startswith("286")  # DuckDB reports 300 MB in MiB: 286.1 MiB
+    with pytest.raises(StoreError, match="memory limit 'much' refused"):
+        Store.open(path, "live", memory_limit="much")

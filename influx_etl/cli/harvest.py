@@ -19,6 +19,7 @@ from influx_etl.config import (
     DEFAULT_BASE_URL,
     DEFAULT_CHUNK_ROWS,
     DEFAULT_SCHEMA,
+    DEFAULT_STORE_MEMORY,
     LOOKUP_BACKENDS,
     MAX_BATCH_SIZE,
     MCP_AUTH_VARIABLES,
@@ -184,6 +185,15 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="For --source prefetched:FILE: decide this many lines of the file at a time, "
             "so a file larger than memory streams through (peak memory grows with it, speed "
             "hardly does; see the README's Streaming section).",
+        ),
+        click.option(
+            "--store-memory",
+            metavar="SIZE",
+            default=DEFAULT_STORE_MEMORY,
+            show_default=True,
+            help="Memory DuckDB may use for the dataset file (e.g. 500MB, 2GB); past it, it "
+            "writes to disk (influx.duckdb.tmp/ beside the file) instead of growing. 'none': "
+            "DuckDB's own default, 80%% of RAM.",
         ),
         click.option(
             "--min-followers",
@@ -371,6 +381,7 @@ def config_from_options(
         extra_out=out,
         operator=current_operator(),
         chunk_rows=options["chunk_rows"],
+        store_memory=None if options["store_memory"].lower() == "none" else options["store_memory"],
     )
 
 
