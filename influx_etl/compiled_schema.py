@@ -43,13 +43,14 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 import polars as pl
 
+from influx_etl import memory_db
 from influx_etl.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -334,11 +335,15 @@ _RFC3339: Final = (
 def _date_time(text: pl.Expr) -> pl.Expr:
     """Where ``rfc3339_validator.validate_rfc3339(text.upper())`` holds: its regex, a year other
     than 0 and a day that exists in its month (ASCII texts only; the others are not cleared)."""
-    upper = text.str.to_uppercase()
+    # On ASCII text, upper-casing changes only a-z, and the regex's only letters are T and Z: a
+    # case-insensitive search is the same test without the upper-cased copy, which was made once
+    # per use (6.6 ms -> 4.6 ms per date field of 37k records). Upper-casing leaves the date's
+    # digits and dashes as they are.
     # the calendar check by the date parser: 2023-02-29 and 2025-04-31 do not parse
-    date = upper.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    date = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     ascii_only = ~text.str.contains(r"[^\x00-\x7f]")
-    return (ascii_only & upper.str.contains(_RFC3339) & (date.dt.year() != 0)).fill_null(False)
+    rfc3339 = text.str.contains(f"(?i){_RFC3339}")
+    return (ascii_only & rfc3339 & (date.dt.year() != 0)).fill_null(False)
 
 
 # -- keywords -------------------------------------------------------------------------------------
@@ -384,17 +389,30 @@ def _one_of(value: pl.Expr, kind: str | None, members: Sequence[Any], where: str
 
 
 def _all(expressions: Iterable[pl.Expr]) -> pl.Expr:
-    result = pl.lit(True)
-    for expression in expressions:
-        result = result & expression
-    return result
+    """The AND of ``expressions`` (Kleene's, as ``&``), true when there are none.
+
+    One ``all_horizontal`` node rather than a chain of ``&`` one level deeper per check: Polars
+    prepares the expression of the bundled schema on every call, and the deep chain made that
+    47 ms even for 18 records (16 ms flat); on 37k records, 79 ms -> 48 ms.
+    """
+    listed = list(expressions)
+    if not listed:
+        return pl.lit(True)
+    return listed[0] if len(listed) == 1 else pl.all_horizontal(listed)
 
 
-def _valid(schema: Any, value: pl.Expr, shape: _Shape, where: str) -> pl.Expr:
+def _valid(
+    schema: Any,
+    value: pl.Expr,
+    shape: _Shape,
+    where: str,
+    members: Callable[[str], pl.Expr] | None = None,
+) -> pl.Expr:
     """True where the instance ``value`` is valid against ``schema``.
 
     ``value`` is the decoded instance; null stands for a JSON ``null`` (absent properties are
     handled by the parent object). Its JSON type otherwise is ``shape.kind`` (the witness's).
+    ``members`` reads an object's members by name (default: the fields of the ``value`` struct).
     """
     if schema is True:
         return pl.lit(True)
@@ -427,7 +445,7 @@ def _valid(schema: Any, value: pl.Expr, shape: _Shape, where: str) -> pl.Expr:
 
     typed: list[pl.Expr] = []  # keywords that apply to one JSON type only
     if kind == "object":
-        typed += _object_checks(schema, value, shape, where)
+        typed += _object_checks(schema, value, shape, where, members)
     elif kind == "array":
         typed += _array_checks(schema, value, shape, where)
     elif kind in ("integer", "number"):
@@ -438,32 +456,37 @@ def _valid(schema: Any, value: pl.Expr, shape: _Shape, where: str) -> pl.Expr:
         checks.append(is_null | _all(typed).fill_null(False))
 
     if "if" in schema:
-        condition = _valid(schema["if"], value, shape, f"{where}(if)")
-        then = _valid(schema.get("then", True), value, shape, f"{where}(then)")
-        otherwise = _valid(schema.get("else", True), value, shape, f"{where}(else)")
+        condition = _valid(schema["if"], value, shape, f"{where}(if)", members)
+        then = _valid(schema.get("then", True), value, shape, f"{where}(then)", members)
+        otherwise = _valid(schema.get("else", True), value, shape, f"{where}(else)", members)
         checks.append(pl.when(condition).then(then).otherwise(otherwise))
     return _all(checks)
 
 
 def _object_checks(
-    schema: Mapping[str, Any], value: pl.Expr, shape: _Shape, where: str
+    schema: Mapping[str, Any],
+    value: pl.Expr,
+    shape: _Shape,
+    where: str,
+    members: Callable[[str], pl.Expr] | None = None,
 ) -> list[pl.Expr]:
+    def field(name: str) -> pl.Expr:
+        return value.struct.field(name) if members is None else members(name)
+
     checks: list[pl.Expr] = []
     properties: Mapping[str, Any] = schema.get("properties") or {}
     for name, sub in properties.items():
-        member = value.struct.field(name)
+        member = field(name)
         # a null member is an absent key (the canonical form has no null members)
         checks.append(member.is_null() | _valid(sub, member, shape.fields[name], f"{where}.{name}"))
     for name in schema.get("required", []):
         if name in shape.fields:
-            checks.append(value.struct.field(name).is_not_null())
+            checks.append(field(name).is_not_null())
         else:
             checks.append(pl.lit(False))
     additional = schema.get("additionalProperties", True)
     if additional is False:
-        checks += [
-            value.struct.field(name).is_null() for name in shape.fields if name not in properties
-        ]
+        checks += [field(name).is_null() for name in shape.fields if name not in properties]
     elif additional is not True:
         raise UnsupportedSchema(f"{where}: additionalProperties other than true or false")
     return checks
@@ -558,7 +581,8 @@ class CompiledSchemas:
 
     witness: pl.Schema
     valid: pl.Expr
-    """True where the decoded document (column ``__document``) is valid against every schema."""
+    """True where the decoded document is valid against every schema: over the decoded frame
+    (one column per top-level property) with the whole document as the struct ``__document``."""
 
     def cleared(self, texts: pl.Series) -> pl.Series:
         """Per text: whether it is certainly valid against every schema (see the module doc)."""
@@ -570,7 +594,7 @@ class CompiledSchemas:
         texts = texts.cast(pl.String).rename("json")
         decoded, readable = self._decoded(texts)
         document = pl.struct(pl.all()).alias(_DOCUMENT)
-        verdict = decoded.select(document).select(
+        verdict = decoded.with_columns(document).select(
             canonical=without_null_members(pl.col(_DOCUMENT).struct.json_encode()),
             valid=self.valid.fill_null(False),
         )
@@ -580,10 +604,11 @@ class CompiledSchemas:
     def _decoded(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
         """The texts decoded into the witness type by DuckDB's JSON reader (measured on 74k
         records: 0.2 s, against 0.9 s for ``pl.read_ndjson``), and which texts were JSON. A value
-        of another type is converted or null (the canonical comparison then fails)."""
+        of another type is converted or null (the canonical comparison then fails). The database
+        is the process's (:mod:`influx_etl.memory_db`): opening one cost 13 ms per call."""
         frame = texts.to_frame()
         readable = texts.is_not_null()
-        with duckdb.connect() as connection:
+        with memory_db.cursor() as connection:
             connection.register("texts", frame)
             try:
                 decoded = connection.sql(self._decode_sql).pl()
@@ -639,11 +664,16 @@ def compile_schemas(schemas: Sequence[Mapping[str, Any]]) -> CompiledSchemas:
         _add_shape(shape, schema, f"schema {index + 1}")
     if shape.kind != "object":
         raise UnsupportedSchema("a record schema must describe an object")
+    if _DOCUMENT in shape.fields:
+        raise UnsupportedSchema(f"a top-level property may not be named {_DOCUMENT!r}")
     witness = _dtype(shape, "$")
     assert isinstance(witness, pl.Struct)
+    # the top-level members are read as the decoded frame's columns rather than as fields of
+    # the wide document struct: the bundled schema's expression on 18 records 16 ms -> 11 ms,
+    # on 37k records 48 ms -> 37 ms
     document = pl.col(_DOCUMENT)
     valid = _all(
-        _valid(schema, document, shape, _schema_name(schema, index))
+        _valid(schema, document, shape, _schema_name(schema, index), lambda name: pl.col(name))
         for index, schema in enumerate(schemas)
     )
     return CompiledSchemas(witness=pl.Schema(witness.to_schema()), valid=valid)

