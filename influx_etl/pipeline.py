@@ -314,9 +314,10 @@ def _processed_run(
     """Everything after the lookup: decisions, records, integration and export.
 
     Decisions arrive in chunks (one for API documents; one per ``config.chunk_rows`` lines of a
-    prefetched file): each chunk's outcomes go to the store at once and only its kept rows stay
-    in memory, so a file of ten million profiles never has to fit. Outcomes and authors are
-    written in one transaction.
+    prefetched file): each chunk's outcomes go to the store at once, and its kept rows become
+    validated author rows staged in the store (only the validation failures stay in memory),
+    so a file of ten million profiles never has to fit. Outcomes and authors are written in one
+    transaction; the export then reads the dataset in slices.
     """
     banned = store.banned()
     invalid_parts: list[pl.DataFrame] = []

@@ -101,20 +101,21 @@ def main(
         validators += [validate.validator_for(validate.load_schema(p)) for p in also_validate]
         weights = score.load_scoring(scoring)
         with Store.open_existing(dataset) as store:
-            authors = store.authors()
-        manifest = export.export_authors(
-            authors,
-            out_dir,
-            validators,
-            validate.schema_version(first),
-            weights,
-            out,
-            snapshot_dir=snapshot_dir,
-        )
+            # the store itself: the export reads it in slices (bounded memory)
+            manifest = export.export_authors(
+                store,
+                out_dir,
+                validators,
+                validate.schema_version(first),
+                weights,
+                out,
+                snapshot_dir=snapshot_dir,
+            )
+            stored = store.author_columns(("id",)).height
     except InfluxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    left_out = authors.height - manifest.count
+    left_out = stored - manifest.count
     click.echo(
         f"exported {manifest.count} records from {dataset}"
         + (f" ({left_out} invalid, left out: see the log above)" if left_out else "")

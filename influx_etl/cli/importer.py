@@ -60,16 +60,15 @@ def import_command(
         if not no_export:
             for dataset in report.datasets:
                 with Store.open(dataset.dataset, dataset.kind) as store:
-                    authors = store.authors()
-                manifests.append(
-                    export.export_authors(
-                        authors,
-                        dataset.export_dir,
-                        validators,
-                        validate.schema_version(ours),
-                        weights,
+                    manifests.append(
+                        export.export_authors(
+                            store,
+                            dataset.export_dir,
+                            validators,
+                            validate.schema_version(ours),
+                            weights,
+                        )
                     )
-                )
     except InfluxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
