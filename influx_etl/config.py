@@ -42,7 +42,11 @@ MCP_AUTH_VARIABLES = ("INFLUX_MCP_AUTH",)
 
 
 class Secret:
-    """A string that never shows itself in ``repr``/``str``, logs or pickles of the config."""
+    """A string that never shows itself in ``repr``/``str``, logs or error messages.
+
+    A pickle does carry it (:meth:`__reduce__`): that is how the token reaches loky processes and
+    Dask workers, which look batches up themselves. Unpickled, it registers itself again, so the
+    worker's log records mask it too."""
 
     __slots__ = ("_value",)
 
