@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
+from influx_etl.cli.harvest import config_from_options, main
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 
@@ -129,3 +130,24 @@ def test_help_explains_sources_and_the_token() -> None:
     assert result.returncode == 0
     for text in ("--source", "X_BEARER_TOKEN", "--batch-size", "--from-raw", "prefetched:FILE"):
         assert text in result.stdout
+
+
+def test_a_store_memory_that_is_no_size_stops_before_anything_is_written(
+    tmp_path: Path, seeds_dir: Path
+) -> None:
+    result = subprocess.run(
+        [console_script("influx-harvest"), "run", "--seeds-dir", str(seeds_dir),
+         "--store-memory", "lots", "--data-dir", str(tmp_path / "data")],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: --store-memory must be a size such as 500MB")
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [("none", None), ("NONE", None), ("300MB", "300MB")]
+)
+def test_store_memory_reaches_the_config(given: str, expected: str | None) -> None:
+    context = main.commands["run"].make_context("run", ["--store-memory", given])
+    assert config_from_options([], None, context.params).store_memory == expected
