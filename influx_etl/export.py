@@ -207,8 +207,8 @@ def in_export_order(documents: pl.DataFrame) -> pl.DataFrame:
 
 
 def _jsonl_view(documents: pl.DataFrame) -> memoryview:
-    """:func:`jsonl_bytes` without its one copy: a view of the Arrow buffer (which it keeps
-    alive)."""
+    """The ``json`` column as UTF-8 JSONL, one record per line, each ending in ``\\n`` (null
+    texts left out): a view of the Arrow buffer, which it keeps alive, rather than a copy."""
     lines = (documents.get_column("json").drop_nulls() + "\n").to_arrow()
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
@@ -222,12 +222,6 @@ def _jsonl_view(documents: pl.DataFrame) -> memoryview:
     bounds = memoryview(offsets).cast("q")
     start, end = bounds[lines.offset], bounds[lines.offset + len(lines)]
     return memoryview(data)[start:end]
-
-
-def jsonl_bytes(documents: pl.DataFrame) -> bytes:
-    """The ``json`` column as UTF-8 JSONL: one record per line, each line ending in ``\\n``
-    (null texts are left out)."""
-    return _jsonl_view(documents).tobytes()
 
 
 GZIP_LEVEL: Final = 6

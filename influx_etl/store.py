@@ -699,6 +699,8 @@ class Store:
             con.execute("DELETE FROM handle_outcomes WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM seed_rejects WHERE run_id = ?", [run_id])
             yield RunIntegration(self, run_id)
+            # the staged authors are merged by now: not kept in memory (or spilled) after the run
+            con.execute("DROP TABLE IF EXISTS run_authors")
             with timing.stage("commit"):
                 con.execute("COMMIT")
         except duckdb.Error as exc:

@@ -379,3 +379,12 @@ def test_a_memory_limit_is_set_on_the_dataset_connection(tmp_path: Path) -> None
     assert limit[0][0].startswith("286")  # DuckDB reports 300 MB in MiB: 286.1 MiB
     with pytest.raises(StoreError, match="memory limit 'much' refused"):
         Store.open(path, "live", memory_limit="much")
+
+
+def test_the_staged_authors_do_not_outlive_the_run(store: Store) -> None:
+    store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
+    staged = store._con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_authors'"
+    ).fetchall()
+    assert staged == [(0,)]
+    assert store.authors()["handle"].to_list() == ["alice"]
