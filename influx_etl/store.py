@@ -68,9 +68,16 @@ _CHANGE_IGNORED = {"sources", "last_refresh_at"}
 """Columns that change on every lookup; an author whose other columns are equal is unchanged."""
 LIVE_ORIGINS = ("x-api-v2", "prefetched")
 """Origins a live dataset accepts; the embedded server's (synthetic, recorded) never enter it."""
-INSERT_SLICE_ROWS = 1_000_000
-"""Rows of a Polars frame handed to DuckDB per INSERT: DuckDB reads a frame through an Arrow copy
-of it, so ten million seeds inserted at once took 0.8 GB more (measured)."""
+ROW_GROUP_ROWS = 122_880
+"""DuckDB's row group size (its default, which our files keep). Each INSERT leaves its last
+row group partly filled, and the next checkpoint rewrites the partly filled ones: a million
+outcome rows inserted in four parts cost 1.2 s more CPU at the checkpoint than in one INSERT, and
+nothing more when every INSERT but the last is a whole number of row groups (measured with
+``pragma_storage_info`` and a timed ``CHECKPOINT``)."""
+INSERT_SLICE_ROWS = 8 * ROW_GROUP_ROWS
+"""Rows of a Polars frame handed to DuckDB per INSERT (983,040, whole row groups): DuckDB reads a
+frame through an Arrow copy of it, so ten million seeds inserted at once took 0.8 GB more
+(measured)."""
 
 
 def _sql_type(dtype: PolarsDataType) -> str:
@@ -251,15 +258,36 @@ class RunIntegration:
             f"CREATE OR REPLACE TEMP TABLE run_authors ({_columns_sql(AUTHORS_SCHEMA)}, "
             "handle_key VARCHAR, part BIGINT, valid BOOLEAN)"
         )
+        self._unwritten = pl.DataFrame(schema=OUTCOMES_SCHEMA)
+        """Outcome rows held back until they fill a row group (see :data:`ROW_GROUP_ROWS`)."""
 
     def add_outcomes(self, outcomes: pl.DataFrame) -> None:
         """Append outcome rows (OUTCOMES_SCHEMA). A handle may come again in a later call (a
-        prefetched file read in chunks that holds it twice): :meth:`settle` keeps the last."""
-        self.store._insert_frame(
-            f"INSERT INTO handle_outcomes SELECT $run, {', '.join(OUTCOMES_SCHEMA)} FROM new_rows",
-            outcomes.select(list(OUTCOMES_SCHEMA)),
-            {"run": self.run_id},
+        prefetched file read in chunks that holds it twice): :meth:`settle` keeps the last.
+
+        Rows are written in whole row groups; the rest (fewer than :data:`ROW_GROUP_ROWS`)
+        waits for the next call, or for whatever reads the outcomes back."""
+        unwritten = pl.concat(
+            [self._unwritten, outcomes.select(list(OUTCOMES_SCHEMA))], rechunk=False
         )
+        whole = unwritten.height // ROW_GROUP_ROWS * ROW_GROUP_ROWS
+        self._write_outcomes(unwritten.head(whole))
+        self._unwritten = unwritten.slice(whole)
+
+    def write_outcomes(self) -> None:
+        """Write the outcome rows held back by :meth:`add_outcomes` (every reader of the
+        outcomes calls it first, as does the transaction's end)."""
+        unwritten, self._unwritten = self._unwritten, self._unwritten.clear()
+        self._write_outcomes(unwritten)
+
+    def _write_outcomes(self, outcomes: pl.DataFrame) -> None:
+        if outcomes.height:
+            self.store._insert_frame(
+                f"INSERT INTO handle_outcomes SELECT $run, {', '.join(OUTCOMES_SCHEMA)} "
+                "FROM new_rows",
+                outcomes,
+                {"run": self.run_id},
+            )
 
     def add_authors(
         self, authors: pl.DataFrame, *, part: int = 0, invalid_ids: pl.Series | None = None
@@ -287,6 +315,7 @@ class RunIntegration:
 
     def settle(self) -> int:
         """Keep one outcome per handle, the last added; returns how many were dropped."""
+        self.write_outcomes()
         duplicates = self.store._count(
             "SELECT count(*) - count(DISTINCT handle_key) FROM handle_outcomes WHERE run_id = ?",
             [self.run_id],
@@ -305,6 +334,7 @@ class RunIntegration:
         whose handle's settled outcome is not ``kept`` with its id; returns ``id`` and ``part``
         of the staged authors that failed validation and remain (the invalid records to
         report)."""
+        self.write_outcomes()
         self._con.execute(
             "DELETE FROM run_authors WHERE rowid NOT IN ("
             "  SELECT arg_max(rowid, part) FROM run_authors GROUP BY handle_key)"
@@ -317,6 +347,7 @@ class RunIntegration:
 
     def counts(self) -> OutcomeCounts:
         """How many outcomes were added, and how many have each outcome and each decision."""
+        self.write_outcomes()
         frame = self.store._frame(
             "SELECT 'outcome' AS what, outcome AS value, count(*) AS n FROM handle_outcomes "
             "WHERE run_id = $run GROUP BY outcome UNION ALL "
@@ -345,6 +376,7 @@ class RunIntegration:
         the handle of an incoming different id was renamed and its handle reused: the newer
         lookup wins. Every author looked up gets a snapshot of its metrics.
         """
+        self.write_outcomes()
         store, con, run_id = self.store, self._con, self.run_id
         con.execute(
             "CREATE OR REPLACE TEMP VIEW arriving AS "
@@ -698,7 +730,9 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM handle_outcomes WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM seed_rejects WHERE run_id = ?", [run_id])
-            yield RunIntegration(self, run_id)
+            integration = RunIntegration(self, run_id)
+            yield integration
+            integration.write_outcomes()
             # the staged authors are merged by now: not kept in memory (or spilled) after the run
             con.execute("DROP TABLE IF EXISTS run_authors")
             with timing.stage("commit"):

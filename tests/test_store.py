@@ -12,7 +12,7 @@ import pytest
 from influx_etl.errors import StoreError
 from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES_SCHEMA, SEED_REJECTS_SCHEMA
 from influx_etl.sources import RawBatch
-from influx_etl.store import SCHEMA_VERSION, Store
+from influx_etl.store import ROW_GROUP_ROWS, SCHEMA_VERSION, Store
 
 
 def author(user_id: str, handle: str, followers: int = 100_000, **changes: Any) -> dict[str, Any]:
@@ -203,6 +203,37 @@ def test_a_later_part_supersedes_an_earlier_author_valid_or_not(store: Store) ->
         integration.merge_authors(NO_REJECTS)
     merged = store.authors().sort("id")
     assert merged.select("handle", "followers_count").rows() == [("alice", 7), ("carol", 100_000)]
+
+
+def test_outcomes_added_in_parts_are_written_in_whole_row_groups(store: Store) -> None:
+    """Parts of 150,000 rows: each INSERT of its own would leave a partly filled row group
+    behind (six groups), which the next checkpoint rewrites; held back to whole groups, four."""
+    part_rows = 150_000
+    with store.run_integration("r1") as integration:
+        for part in range(3):
+            handles = pl.int_range(part * part_rows, (part + 1) * part_rows, eager=True)
+            integration.add_outcomes(
+                pl.DataFrame(
+                    {"handle_key": handles.cast(pl.String), "outcome": "not_found"}
+                ).select(
+                    pl.col(name)
+                    if name in ("handle_key", "outcome")
+                    else pl.lit(None, dtype).alias(name)
+                    for name, dtype in OUTCOMES_SCHEMA.items()
+                )
+            )
+        assert integration.counts().total == 3 * part_rows  # the rows held back are counted
+    row_groups = store._con.sql(
+        "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('handle_outcomes')"
+    ).fetchall()[0][0]
+    assert row_groups == -(-3 * part_rows // ROW_GROUP_ROWS)
+    assert store.handle_outcomes("r1").height == 3 * part_rows
+
+
+def test_outcomes_held_back_are_written_when_the_integration_ends(store: Store) -> None:
+    with store.run_integration("r1") as integration:
+        integration.add_outcomes(outcomes(("alice", "found", "kept", "1")))
+    assert store.handle_outcomes("r1")["handle_key"].to_list() == ["alice"]
 
 
 def test_an_interrupted_chunked_integration_writes_nothing(store: Store) -> None:
