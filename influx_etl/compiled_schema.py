@@ -28,6 +28,14 @@ How a text is cleared:
    (:data:`ANNOTATIONS`) are ignored, as jsonschema ignores them. Anything else raises
    :class:`UnsupportedSchema`, so no constraint is ever skipped silently.
 
+**Values the caller encoded** (:meth:`CompiledSchemas.checked_values`). When the texts were
+made by ``struct.json_encode`` of values already of the witness type, with some ``"key":null``
+members then removed (:func:`influx_etl.transform.record_documents`), nothing needs decoding: the
+constraints run on those very values. Step 2 becomes two checks on what the encoder may write: a
+text with a ``null`` member left is not cleared (a null field is read as an absent key), nor is a
+value with a float that is not finite (the encoder writes NaN and infinities as ``null``). What is
+left is, text for text, the canonical form of the values checked.
+
 Exactness notes: a ``pattern`` is Python's ``re.search``; it is translated to the regex dialect of
 Polars with Python's meaning kept (``$`` also matches before a final newline; ``\\d`` and ``\\s``
 become the exact sets of characters Python matches) and anything whose meaning could differ
@@ -551,6 +559,9 @@ def _string_checks(schema: Mapping[str, Any], value: pl.Expr, where: str) -> lis
 # -- the whole frame ------------------------------------------------------------------------------
 
 _DOCUMENT: Final = "__document"
+_NULL_MEMBER: Final = r'":null[,}]'
+"""A ``"key":null`` member of compact JSON, and any string holding ``\\":null,`` or ``\\":null}``:
+such a text is merely not cleared."""
 _NULL_MEMBER_AFTER_COMMA: Final = r',"[^"\\]*":null'
 _NULL_MEMBER_FIRST: Final = r'\{"[^"\\]*":null,?'
 
@@ -601,6 +612,34 @@ class CompiledSchemas:
         cleared = ((verdict["canonical"] == texts) & verdict["valid"] & readable).fill_null(False)
         return Checked(cleared=cleared.rename("cleared"), decoded=decoded)
 
+    def checked_values(self, values: pl.DataFrame, texts: pl.Series) -> Checked | None:
+        """:meth:`checked` for texts the caller encoded from ``values`` (one row per text), without
+        decoding them: None when ``values`` is not exactly of the witness type (then call
+        :meth:`checked`).
+
+        Each text must be ``pl.struct(values row).struct.json_encode()`` with some ``"key":null``
+        members removed and nothing else changed (:func:`influx_etl.transform.record_documents`
+        makes them so). A text is cleared when no ``null`` member is left in it (it is then the
+        canonical form of its values), every float of its values is finite (the encoder writes
+        NaN and infinities as ``null``: the text would not hold the value checked) and the
+        values are valid. ``decoded`` is ``values``. Measured on 74k records: 0.09 s, against
+        0.57 s for :meth:`checked` (0.24 s of it decoding).
+        """
+        if values.schema != self.witness:
+            return None
+        texts = texts.cast(pl.String)
+        finite = _all(
+            check
+            for name, dtype in self.witness.items()
+            if (check := _finite(pl.col(name), dtype)) is not None
+        )
+        verdict = values.with_columns(pl.struct(pl.all()).alias(_DOCUMENT)).select(
+            valid=self.valid.fill_null(False), finite=finite.fill_null(False)
+        )
+        null_member = texts.str.contains(_NULL_MEMBER)
+        cleared = (verdict["valid"] & verdict["finite"] & ~null_member).fill_null(False)
+        return Checked(cleared=cleared.rename("cleared"), decoded=values)
+
     def _decoded(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
         """The texts decoded into the witness type by DuckDB's JSON reader (measured on 74k
         records: 0.2 s, against 0.9 s for ``pl.read_ndjson``), and which texts were JSON. A value
@@ -630,6 +669,24 @@ class CompiledSchemas:
     def _decode_sql(self) -> str:
         structure = json.dumps(_structure(pl.Struct(self.witness))).replace("'", "''")
         return f"SELECT unnest(json_transform(json, '{structure}')) FROM texts"
+
+
+def _finite(value: pl.Expr, dtype: PolarsDataType) -> pl.Expr | None:
+    """True where every float in ``value`` (of type ``dtype``, at any depth) is finite or null;
+    None when the type holds no float."""
+    if dtype == pl.Float64:
+        return value.is_finite().fill_null(True)
+    if isinstance(dtype, pl.Struct):
+        checks = [
+            check
+            for member in dtype.fields
+            if (check := _finite(value.struct.field(member.name), member.dtype)) is not None
+        ]
+        return _all(checks).fill_null(True) if checks else None
+    if isinstance(dtype, pl.List):
+        inner = _finite(pl.element(), dtype.inner)
+        return None if inner is None else value.list.eval(inner).list.all().fill_null(True)
+    return None
 
 
 def _structure(dtype: PolarsDataType) -> Any:

@@ -405,7 +405,9 @@ def checked_authors(
     with timing.stage("score"):
         authors = score.scored(records)
     with timing.stage("validate"):
-        checked = validate.validated(transform.record_documents(authors), rulebook.validators)
+        checked = validate.validated(
+            transform.record_documents(authors, record=True), rulebook.validators
+        )
     return authors, checked.invalid
 
 

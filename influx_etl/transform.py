@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from influx_etl import memory_db
+from influx_etl import memory_db, score
 from influx_etl.errors import ValidationError
 from influx_etl.frames import AUTHORS_SCHEMA, PROFILES_SCHEMA, RULE_COLUMNS
 
@@ -153,7 +153,16 @@ EXT_FIELDS: Final = (
 )
 """The record's ``ext`` object, in key order: looked-up detail kept for analysis and rescoring."""
 
-SCORE_EXT_FIELDS: Final = ("activity_score", "relevance_score", "composite_score", "rank_topic")
+SCORE_EXT_DTYPES: Final = pl.Schema(
+    {
+        "activity_score": pl.Float64(),
+        "relevance_score": pl.Float64(),
+        "composite_score": pl.Float64(),
+        "rank_topic": score.RANK_TOPIC_DTYPE,
+    }
+)
+"""The types of the :data:`SCORE_EXT_FIELDS` (:func:`influx_etl.score.rescored` makes them)."""
+SCORE_EXT_FIELDS: Final = tuple(SCORE_EXT_DTYPES)
 """Appended to ``ext`` when the frame has them (:func:`influx_etl.score.rescored` adds them): the
 composite score, its computed components and the per-topic ranks. They depend on the whole dataset
 and the scoring weights, so they are computed at export, not stored."""
@@ -405,9 +414,11 @@ def _document_struct(authors: pl.DataFrame) -> pl.Expr:
         pl.col("provenance_hash"),
         pl.col("entry_threshold_passed"),
     ).alias("meta")
+    # typed nulls: the record struct keeps the schema's types whether or not the authors were
+    # rescored, so the compiled schemas can check it as it is (CompiledSchemas.checked_values)
     computed = [
-        pl.col(name) if name in authors.columns else pl.lit(None).alias(name)
-        for name in SCORE_EXT_FIELDS
+        pl.col(name) if name in authors.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in SCORE_EXT_DTYPES.items()
     ]
     ext = pl.struct([*(pl.col(name) for name in EXT_FIELDS), *computed]).alias("ext")
     return pl.struct(
@@ -440,7 +451,11 @@ def without_null_keys(encoded: pl.Expr, keys: tuple[str, ...] = OMITTED_WHEN_NUL
     )
 
 
-def record_documents(authors: pl.DataFrame) -> pl.DataFrame:
+RECORD_COLUMN: Final = "record"
+"""The struct column :func:`record_documents` adds with ``record=True``."""
+
+
+def record_documents(authors: pl.DataFrame, *, record: bool = False) -> pl.DataFrame:
     """Scored authors -> one JSON record each (frame of :data:`DOCUMENT_COLUMNS`, same row order).
 
     Key order: ``id, handle, name, verified, followers_count, is_org, is_official, lang_primary,
@@ -451,15 +466,25 @@ def record_documents(authors: pl.DataFrame) -> pl.DataFrame:
     activity_score, relevance_score, composite_score, rank_topic}``.
     ``rank_global`` and the :data:`SCORE_EXT_FIELDS` are written when the frame has them (see
     :func:`influx_etl.score.rescored`). Keys of :data:`OMITTED_WHEN_NULL` are left out when null.
+
+    ``record``: also the :data:`RECORD_COLUMN` column, the struct each ``json`` text is the
+    ``struct.json_encode()`` of (with null members of those keys removed, nothing else), which
+    :func:`influx_etl.validate.validated` then checks instead of decoding the text.
     """
     missing = [name for name in AUTHORS_SCHEMA if name not in authors.columns]
     if missing:
         raise ValidationError(f"authors lack column(s) {', '.join(missing)} (see AUTHORS_SCHEMA)")
-    encoded = _document_struct(authors).struct.json_encode()
-    return authors.select(
+    keys = [
         pl.col("id"),
         pl.col("handle"),
         pl.col("score").cast(pl.Float64),
         pl.col("followers_count").cast(pl.Int64),
-        without_null_keys(encoded).alias("json"),
+    ]
+    struct = _document_struct(authors)
+    if not record:
+        return authors.select(*keys, without_null_keys(struct.struct.json_encode()).alias("json"))
+    documents = authors.select(*keys, struct.alias(RECORD_COLUMN))
+    encoded = pl.col(RECORD_COLUMN).struct.json_encode()
+    return documents.with_columns(without_null_keys(encoded).alias("json")).select(
+        *DOCUMENT_COLUMNS, RECORD_COLUMN
     )

@@ -13,8 +13,11 @@ original project's guard checks (:data:`CHECKS`): unique ids and handles (case-i
 The guards run vectorised over the whole file (Polars). So does the schema validation: the schemas
 are compiled into Polars expressions (:mod:`influx_etl.compiled_schema`) that clear the records
 certainly valid, all at once; jsonschema then checks only the records not cleared, and its verdict
-and messages are the ones reported. Some checks are warnings (:data:`WARNING_CHECKS`) unless
-``strict``.
+and messages are the ones reported. Records we render
+(:func:`influx_etl.transform.record_documents` with ``record=True``) are cleared on the very values
+their JSON was encoded from, without decoding it
+(:meth:`influx_etl.compiled_schema.CompiledSchemas.checked_values`). Some checks are warnings
+(:data:`WARNING_CHECKS`) unless ``strict``.
 """
 
 from __future__ import annotations
@@ -162,9 +165,14 @@ class Validated:
     valid: pl.DataFrame
     invalid: pl.DataFrame
     records: pl.DataFrame | None = field(default=None, repr=False)
-    """The ``valid`` documents decoded, one column per top-level key in the schemas' shape,
-    when the compiled schemas cleared every one of them (else None): what the export writes
-    to Parquet and CSV, without decoding the JSON again."""
+    """The ``valid`` documents decoded (or the values their texts were encoded from), one column
+    per top-level key in the schemas' shape, when the compiled schemas cleared every one of them
+    (else None): what the export writes to Parquet and CSV, without decoding the JSON again."""
+
+
+RECORD_COLUMN: Final = "record"
+"""The optional struct column of :func:`validated`'s documents that their ``json`` was encoded
+from (:data:`influx_etl.transform.RECORD_COLUMN`)."""
 
 
 def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) -> Validated:
@@ -174,13 +182,34 @@ def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) ->
     (schema named by its ``$id``). Text that is not JSON at all is reported at path ``$``.
     The compiled schemas clear the valid records in one vectorised pass (:func:`cleared`); the
     others, normally none, are checked by jsonschema, whose verdict and messages count.
+
+    Documents of :func:`influx_etl.transform.record_documents` with ``record=True`` carry the
+    struct each text was encoded from (:data:`RECORD_COLUMN`): the compiled schemas check those
+    values rather than decoding the texts
+    (:meth:`~influx_etl.compiled_schema.CompiledSchemas.checked_values`); ``valid`` leaves that
+    column out.
     """
     missing = [name for name in ("id", "handle", "json") if name not in documents.columns]
     if missing:
         raise ValidationError(f"documents lack column(s) {', '.join(missing)}")
+    values = None
+    if RECORD_COLUMN in documents.columns:
+        source = documents.get_column(RECORD_COLUMN)
+        documents = documents.drop(RECORD_COLUMN)
+        if isinstance(source.dtype, pl.Struct):
+            values = source.struct.unnest()
     compiled = compiled_for(validators)
-    checked = compiled.checked(documents["json"]) if compiled is not None else None
+    checked = None
+    if compiled is not None and values is not None:
+        checked = compiled.checked_values(values, documents["json"])
+    if compiled is not None and checked is None:
+        checked = compiled.checked(documents["json"])
     passed = _none_cleared(documents.height) if checked is None else checked.cleared
+    if checked is not None and passed.all():
+        # nothing to filter: the usual case, and filtering copies every text and value
+        return Validated(
+            valid=documents, invalid=pl.DataFrame(schema=INVALID_SCHEMA), records=checked.decoded
+        )
     suspects = documents.filter(~passed)
     # jsonschema validates Python objects, so this is a per-record loop by necessity; it runs on
     # the records the compiled schemas did not clear only (~0.3 ms per record and schema).

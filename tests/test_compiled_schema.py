@@ -31,6 +31,7 @@ from influx_etl.compiled_schema import (
     UnsupportedSchema,
     compile_schemas,
     python_regex,
+    without_null_members,
 )
 from influx_etl.config import DEFAULT_SCHEMA
 from tests.factories import kept_frame, load_users
@@ -345,6 +346,135 @@ def test_validated_gives_jsonschemas_verdict_and_messages(
     assert checked.valid["id"].to_list() == ["1"]
     assert checked.invalid.select("id", "path").rows() == [("2", "meta.score")]
     assert "101.0 is greater than the maximum of 100" in checked.invalid["message"].item()
+
+
+# -- values the caller encoded: CompiledSchemas.checked_values -----------------------------------
+
+
+def values_of(records: list[Record], witness: pl.Schema) -> pl.DataFrame:
+    """The records as values of the witness type; a record with no such form (a value of another
+    type) is left out, a key the witness lacks dropped."""
+    frames = []
+    for record in records:
+        try:
+            frames.append(pl.DataFrame([record], schema=witness))
+        except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError):
+            continue
+    return pl.concat(frames)
+
+
+def encoded(values: pl.DataFrame, *, drop_nulls: bool = True) -> pl.Series:
+    """The values' JSON as the encoder writes it, with (``drop_nulls``) its null members removed."""
+    text = pl.struct(pl.all()).struct.json_encode()
+    return values.select(without_null_members(text) if drop_nulls else text).to_series()
+
+
+def values_verdicts(
+    schemas: list[dict[str, Any]], records: list[Record], *, drop_nulls: bool = True
+) -> tuple[list[str], list[bool], list[bool]]:
+    """Texts encoded from the records' values; the compiled verdict on the values and
+    jsonschema's on the texts."""
+    compiled = compile_schemas(schemas)
+    values = values_of(records, compiled.witness)
+    texts = encoded(values, drop_nulls=drop_nulls)
+    checked = compiled.checked_values(values, texts)
+    assert checked is not None
+    assert checked.decoded is values
+    expected = [jsonschema_valid(schemas, text) for text in texts]
+    return texts.to_list(), checked.cleared.to_list(), expected
+
+
+def mutated_records(records: list[Record], schemas: list[dict[str, Any]]) -> list[Record]:
+    sites = [site for schema in schemas for site in constraint_sites(schema)]
+    mutated = [m for record in records for site in sites for m in violations(record, *site)]
+    edges = [json.loads(text) for record in records[:3] for text in branch_and_edge_cases(record)]
+    return records + mutated + edges
+
+
+def test_encoded_values_are_cleared_exactly_when_jsonschema_accepts_them(
+    ours: dict[str, Any], synthetic_records: list[Record]
+) -> None:
+    """The struct path's differential test: values built from valid, mutated and edge-case
+    records, each encoded as the pipeline writes it; cleared exactly where jsonschema accepts the
+    text."""
+    records = mutated_records(synthetic_records[:5], [ours])
+    texts, compiled, expected = values_verdicts([ours], records)
+    assert len(texts) > 300
+    assert any(expected) and sum(expected) < len(texts) / 2, "mutations should mostly break one"
+    differing = [text for text, c, e in zip(texts, compiled, expected, strict=True) if c != e]
+    assert not differing, f"{len(differing)} verdicts differ, e.g. {differing[:3]}"
+
+
+@pytest.mark.shared
+def test_encoded_values_agree_with_jsonschema_for_both_schemas(
+    schemas: list[dict[str, Any]], real_records: list[Record], synthetic_records: list[Record]
+) -> None:
+    records = mutated_records(real_records[:10] + synthetic_records[:10], schemas)
+    texts, compiled, expected = values_verdicts(schemas, records)
+    assert len(texts) > 1_000
+    assert compiled == expected
+
+
+def test_encoded_values_with_null_members_left_are_not_cleared(
+    ours: dict[str, Any], synthetic_records: list[Record]
+) -> None:
+    """A null member left in the text (an optional key the schema types) is read as an absent key
+    by the compiled schemas: such a text is never cleared, whatever jsonschema says of it."""
+    records = mutated_records(synthetic_records[:3], [ours])
+    texts, compiled, expected = values_verdicts([ours], records, drop_nulls=False)
+    assert all(":null" in text for text in texts), "every record has an absent optional key"
+    assert not any(compiled)
+    assert not any(expected)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    "where", [("meta", "score"), ("ext", "brand_confidence"), ("ext", "composite_score")]
+)
+def test_encoded_values_with_a_float_that_is_not_finite_are_not_cleared(
+    ours: dict[str, Any], synthetic_records: list[Record], value: float, where: tuple[str, str]
+) -> None:
+    """The encoder writes NaN and infinities as null: the text no longer holds the value checked
+    (an optional key then vanishes, a required one is null), so it is left to jsonschema."""
+    record = copy.deepcopy(synthetic_records[0])
+    record[where[0]][where[1]] = value
+    compiled = compile_schemas([ours])
+    values = values_of([record], compiled.witness)
+    texts = encoded(values)
+    checked = compiled.checked_values(values, texts)
+    assert checked is not None and checked.cleared.to_list() == [False]
+    assert json.loads(texts.item())[where[0]].get(where[1]) is None
+
+
+def test_encoded_values_with_a_null_member_inside_a_string_are_left_to_jsonschema(
+    ours: dict[str, Any], synthetic_records: list[Record]
+) -> None:
+    """Text that only looks like a null member (escaped quotes in a string) is not cleared: the
+    check is conservative, and jsonschema then finds the record valid."""
+    record = copy.deepcopy(synthetic_records[0])
+    record["ext"]["description"] = 'says ":null} and ":null, here'
+    compiled = compile_schemas([ours])
+    values = values_of([record], compiled.witness)
+    texts = encoded(values)
+    checked = compiled.checked_values(values, texts)
+    assert checked is not None and checked.cleared.to_list() == [False]
+    assert jsonschema_valid([ours], texts.item())
+
+
+def test_values_of_another_type_are_not_checked(
+    ours: dict[str, Any], synthetic_records: list[Record]
+) -> None:
+    compiled = compile_schemas([ours])
+    values = values_of(synthetic_records[:2], compiled.witness)
+    texts = encoded(values)
+    assert (
+        compiled.checked_values(
+            values.with_columns(pl.col("followers_count").cast(pl.Float64)), texts
+        )
+        is None
+    )
+    assert compiled.checked_values(values.drop("ext"), texts) is None
+    assert compiled.checked_values(values.select(reversed(values.columns)), texts) is None
 
 
 # -- the compiler's limits ------------------------------------------------------------------------

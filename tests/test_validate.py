@@ -187,6 +187,97 @@ def test_valid_and_invalid_are_split(ours: Draft7Validator) -> None:
     assert set(checked.invalid["handle"]) == {"Broken"}
 
 
+# -- validated on the values the texts were encoded from (record_documents(record=True)) ----------
+
+DEFECTS: dict[str, pl.Expr] = {
+    "handle": pl.lit("bad handle!"),
+    "followers_count": pl.lit(-5, pl.Int64),
+    "score": pl.lit(float("nan")),
+    "quality_score": pl.lit(101.0),
+    "brand_confidence": pl.lit(float("inf")),  # optional: the text leaves it out, and is valid
+    "name": pl.lit(None, pl.String),
+    "topic_tags": pl.lit(["A B"], pl.List(pl.String)),
+    "last_refresh_at": pl.lit("2025-13-45"),
+    "description": pl.lit('a string with ":null} and ":null, in it'),  # valid
+    "verified": pl.lit("weird"),
+    "provenance_hash": pl.lit("xyz"),
+    "lang_primary": pl.lit("english"),
+    "last_active_at": pl.lit(None, pl.String),  # optional: left out, valid
+    "created_at": pl.lit("2023-02-29T00:00:00Z"),
+}
+"""One defect per author (or a corner that is valid), each in a column of the authors frame."""
+
+
+def defective_authors(*, rescored: bool) -> pl.DataFrame:
+    users = [
+        api_user(id=str(1000 + index), username=f"user{index}") for index in range(len(DEFECTS) + 2)
+    ]
+    authors = score.ranked(
+        score.scored(transform.author_records(kept_frame(users), "2025-11-20T09:00:00Z"))
+    )
+    if rescored:
+        authors = score.rescored(authors, score.Scoring())
+    row = pl.int_range(pl.len())
+    return authors.with_columns(
+        pl.when(row == index).then(defect).otherwise(pl.col(name)).alias(name)
+        for index, (name, defect) in enumerate(DEFECTS.items())
+    )
+
+
+@pytest.mark.parametrize("rescored", [False, True])
+def test_record_values_are_validated_as_their_texts(ours: Draft7Validator, rescored: bool) -> None:
+    """The values path rejects exactly what jsonschema rejects, with its messages: the same
+    ``valid`` and ``invalid`` as validating the texts."""
+    authors = defective_authors(rescored=rescored)
+    by_values = validate.validated(transform.record_documents(authors, record=True), [ours])
+    by_texts = validate.validated(transform.record_documents(authors), [ours])
+    assert by_values.valid.equals(by_texts.valid)
+    assert by_values.invalid.equals(by_texts.invalid)
+    texts = transform.record_documents(authors)
+    rejected = {
+        handle for handle, text in zip(texts["handle"], texts["json"], strict=True)
+        if not ours.is_valid(json.loads(text))
+    }  # fmt: skip
+    assert set(by_values.invalid["handle"]) == rejected
+    assert len(rejected) == len(DEFECTS) - 3
+    assert (
+        "json" in by_values.valid.columns and transform.RECORD_COLUMN not in by_values.valid.columns
+    )
+
+
+def test_record_values_are_validated_as_their_texts_for_both_schemas(
+    ours: Draft7Validator, original: Draft7Validator
+) -> None:
+    authors = defective_authors(rescored=True)
+    by_values = validate.validated(
+        transform.record_documents(authors, record=True), [ours, original]
+    )
+    by_texts = validate.validated(transform.record_documents(authors), [ours, original])
+    assert by_values.valid.equals(by_texts.valid)
+    assert by_values.invalid.equals(by_texts.invalid)
+
+
+@pytest.mark.parametrize("rescored", [False, True])
+def test_record_values_are_checked_without_decoding(ours: Draft7Validator, rescored: bool) -> None:
+    """The values of record_documents are of the compiled schemas' type (else the fast path would
+    silently be the slow one) and are the records the export writes to Parquet and CSV."""
+    kept = kept_frame([api_user(id=str(10 + i), username=f"u{i}") for i in range(5)])
+    authors = score.ranked(score.scored(transform.author_records(kept, "2025-11-20T09:00:00Z")))
+    if rescored:
+        authors = score.rescored(authors, score.Scoring())
+    documents = transform.record_documents(authors, record=True)
+    compiled = validate.compiled_for([ours])
+    assert compiled is not None
+    values = documents[transform.RECORD_COLUMN].struct.unnest()
+    checked = compiled.checked_values(values, documents["json"])
+    assert checked is not None and checked.cleared.all()
+    result = validate.validated(documents, [ours])
+    assert result.invalid.is_empty()
+    assert result.valid.equals(transform.record_documents(authors))
+    assert result.records is not None
+    assert result.records.equals(export.record_frame(result.valid))
+
+
 def test_text_that_is_not_json_is_reported_at_root(ours: Draft7Validator) -> None:
     documents = pl.DataFrame({"id": ["1"], "handle": ["h"], "json": ['{"id": ']})
     checked = validate.validated(documents, [ours])
