@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from influx_etl import store as store_module
 from influx_etl.errors import StoreError
 from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES_SCHEMA, SEED_REJECTS_SCHEMA
 from influx_etl.sources import RawBatch
@@ -241,6 +242,33 @@ def test_an_interrupted_chunked_integration_writes_nothing(store: Store) -> None
         integration.add_outcomes(outcomes(("alice", "found", "kept")))
         raise KeyboardInterrupt
     assert store.handle_outcomes("r1").is_empty()
+
+
+def test_bulk_batches_keep_each_batch_whole_and_in_order_across_insert_slices(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # slices of 3 rows at most, cut only between batches: batch 1 (4 handles) spans a slice
+    monkeypatch.setattr(store_module, "INSERT_SLICE_ROWS", 3)
+    batches = pl.DataFrame(
+        {
+            "batch_id": [0, 0, 1, 1, 1, 1, 2],
+            "handle": ["b", "a", "d", "c", "f", "e", "g"],
+        }
+    )
+    answer = RawBatch(-1, (), "2026-01-01T00:00:01Z", 200, None, default_origin="prefetched")
+    store.begin_run("r1", "2026-01-01T00:00:00Z", "prefetched", {})
+    store.save_bulk_batches("r1", batches, answer)
+    stored = store.raw_lookups("r1")
+    assert stored.select("batch_id", "handles").rows() == [
+        (0, ["b", "a"]),
+        (1, ["d", "c", "f", "e"]),
+        (2, ["g"]),
+    ]
+    assert stored["default_origin"].to_list() == ["prefetched"] * 3
+    # a batch id stored before is refused, and the transaction leaves nothing of the second call
+    with pytest.raises(StoreError, match="cannot store raw lookups of run r1"):
+        store.save_bulk_batches("r1", batches.with_columns(pl.col("batch_id") + 2), answer)
+    assert store.raw_lookups("r1")["batch_id"].to_list() == [0, 1, 2]
 
 
 def test_raw_batches_are_committed_as_they_arrive(tmp_path: Path) -> None:
