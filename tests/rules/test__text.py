@@ -6,7 +6,9 @@ import polars as pl
 import pytest
 
 from influx_etl.rules._text import (
+    BIO_LINK,
     bio_links,
+    contains_literal,
     keyword_matches,
     may_name,
     name_haystack,
@@ -91,7 +93,11 @@ def test_the_cheap_name_test_never_misses_what_the_haystack_matches(
 ) -> None:
     haystack = name_haystack(pl.col("name"), pl.col("username"))
     matched = keyword_matches(haystack, [("k", keyword)], word_boundaries=True).list.len() > 0
-    prefilter = may_name(pl.col("name"), pl.col("username"), name_prefilter_literals([keyword]))
+    prefilter = may_name(
+        pl.col("name").str.to_lowercase(),
+        pl.col("username").str.to_lowercase(),
+        name_prefilter_literals([keyword]),
+    )
     out = pl.DataFrame({"name": [name], "username": [username]}).select(
         matched.alias("matched"), prefilter.alias("prefilter")
     )
@@ -99,6 +105,35 @@ def test_the_cheap_name_test_never_misses_what_the_haystack_matches(
 
 
 def test_the_cheap_name_test_lets_most_names_through_untouched() -> None:
-    prefilter = may_name(pl.col("name"), pl.col("username"), name_prefilter_literals(["team"]))
+    prefilter = may_name(
+        pl.col("name").str.to_lowercase(),
+        pl.col("username").str.to_lowercase(),
+        name_prefilter_literals(["team"]),
+    )
     out = pl.DataFrame({"name": ["Ada Lovelace", "Jane"], "username": ["ada", "jane_doe"]})
     assert out.select(prefilter)["name"].to_list() == [False, False]
+
+
+@pytest.mark.parametrize(
+    "bio",
+    [
+        "🚀 see hey.com, a.b.io/x and @me",  # an emoji: no word character, ASCII boundary
+        "ébc.com and café.io",  # a letter before the domain: no boundary there
+        "中文abc.org 中文 abc.org",
+        "x\u0301y.com kelvin\u212a.io",
+        "plain ascii.com/path",
+    ],
+)
+def test_bio_links_find_what_the_unicode_boundary_finds(bio: str) -> None:
+    # the ASCII boundary is used where it cannot differ from the Unicode one
+    (unicode_tokens,) = _one(pl.col("bio").str.extract_all(BIO_LINK), bio=[bio])
+    (links,) = _one(bio_links(pl.col("bio")), bio=[bio])
+    assert links == [token for token in unicode_tokens if "@" not in token]
+
+
+def test_literal_scans_agree_past_the_aho_corasick_dfa_limit() -> None:
+    literals = [f"kw{index}x" for index in range(150)] + ["hugging face", "a.b"]
+    texts = ["has kw149x here", "hugging face", "aXb", "a.b", "kw15", None]
+    scanned = _one(contains_literal(pl.col("t"), literals), t=texts)
+    assert scanned == [True, True, False, True, False, None]
+    assert scanned[:3] == _one(pl.col("t").str.contains_any(literals), t=texts)[:3]
