@@ -285,7 +285,10 @@ class RunIntegration:
             self.store._insert_frame(
                 f"INSERT INTO handle_outcomes SELECT $run, {', '.join(OUTCOMES_SCHEMA)} "
                 "FROM new_rows",
-                outcomes,
+                # in one piece: rows held back plus a new chunk, inserted as two pieces, left
+                # partly filled row groups all the same (12 groups for a million rows instead
+                # of 9, and the commit 1.3 s longer)
+                outcomes.rechunk(),
                 {"run": self.run_id},
             )
 
