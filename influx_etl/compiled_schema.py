@@ -51,7 +51,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -612,6 +612,43 @@ class CompiledSchemas:
         cleared = ((verdict["canonical"] == texts) & verdict["valid"] & readable).fill_null(False)
         return Checked(cleared=cleared.rename("cleared"), decoded=decoded)
 
+    def checked_unencoded(
+        self, values: pl.DataFrame, omitted_when_null: Collection[str]
+    ) -> Checked | None:
+        """:meth:`checked_values` for values whose texts are not made yet: each will be
+        ``pl.struct(values row).struct.json_encode()`` with every ``"key":null`` member of a key
+        in ``omitted_when_null`` removed, at any depth (:func:`influx_etl.transform.record_texts`).
+
+        A text with a ``null`` member left is not cleared: here, a value with a null field (at
+        any depth, in a present object) whose key is not in ``omitted_when_null``. Everything
+        else is :meth:`checked_values`'. Rendering the texts of a million-profile run's 74k kept
+        authors took 0.23 s, about half of it removing the null members.
+        """
+        if values.schema != self.witness:
+            return None
+        omitted = frozenset(omitted_when_null)
+        null_members = [
+            check
+            for name, dtype in self.witness.items()
+            if (check := _null_member(pl.col(name), name, dtype, omitted)) is not None
+        ]
+        verdict = values.with_columns(pl.struct(pl.all()).alias(_DOCUMENT)).select(
+            valid=self.valid.fill_null(False),
+            finite=self._finite.fill_null(False),
+            null_member=pl.any_horizontal(null_members) if null_members else pl.lit(False),
+        )
+        cleared = verdict["valid"] & verdict["finite"] & ~verdict["null_member"]
+        return Checked(cleared=cleared.fill_null(False).rename("cleared"), decoded=values)
+
+    @functools.cached_property
+    def _finite(self) -> pl.Expr:
+        """True where every float of the values is finite or null (:func:`_finite`)."""
+        return _all(
+            check
+            for name, dtype in self.witness.items()
+            if (check := _finite(pl.col(name), dtype)) is not None
+        )
+
     def checked_values(self, values: pl.DataFrame, texts: pl.Series) -> Checked | None:
         """:meth:`checked` for texts the caller encoded from ``values`` (one row per text), without
         decoding them: None when ``values`` is not exactly of the witness type (then call
@@ -628,13 +665,8 @@ class CompiledSchemas:
         if values.schema != self.witness:
             return None
         texts = texts.cast(pl.String)
-        finite = _all(
-            check
-            for name, dtype in self.witness.items()
-            if (check := _finite(pl.col(name), dtype)) is not None
-        )
         verdict = values.with_columns(pl.struct(pl.all()).alias(_DOCUMENT)).select(
-            valid=self.valid.fill_null(False), finite=finite.fill_null(False)
+            valid=self.valid.fill_null(False), finite=self._finite.fill_null(False)
         )
         null_member = texts.str.contains(_NULL_MEMBER)
         cleared = (verdict["valid"] & verdict["finite"] & ~null_member).fill_null(False)
@@ -686,6 +718,42 @@ def _finite(value: pl.Expr, dtype: PolarsDataType) -> pl.Expr | None:
     if isinstance(dtype, pl.List):
         inner = _finite(pl.element(), dtype.inner)
         return None if inner is None else value.list.eval(inner).list.all().fill_null(True)
+    return None
+
+
+def _null_member(
+    value: pl.Expr, name: str, dtype: PolarsDataType, omitted: frozenset[str]
+) -> pl.Expr | None:
+    """True where encoding the member ``name`` (``value``, of type ``dtype``) leaves a
+    ``"name":null`` member in the text, here or inside it (a key in ``omitted`` is removed when
+    null); None when it never can. A null object or list writes no member inside it; a null list
+    element is written ``null``, not as a member."""
+    own = None if name in omitted else value.is_null()
+    inner = _null_member_inside(value, dtype, omitted)
+    if inner is None:
+        return own
+    inner = inner.fill_null(False)
+    return inner if own is None else own | inner
+
+
+def _null_member_inside(
+    value: pl.Expr, dtype: PolarsDataType, omitted: frozenset[str]
+) -> pl.Expr | None:
+    if isinstance(dtype, pl.Struct):
+        checks = [
+            check
+            for member in dtype.fields
+            if (
+                check := _null_member(
+                    value.struct.field(member.name), member.name, member.dtype, omitted
+                )
+            )
+            is not None
+        ]
+        return pl.any_horizontal(checks) if checks else None
+    if isinstance(dtype, pl.List):
+        inner = _null_member_inside(pl.element(), dtype.inner, omitted)
+        return None if inner is None else value.list.eval(inner.fill_null(False)).list.any()
     return None
 
 

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,14 +121,16 @@ def run_harvest(
     clock = time.perf_counter()
     with timing.stage("rulebook"):
         rulebook = load_rulebook(config, extra_schemas)
-    with timing.stage("seeds"):
-        if seed_load is None:
-            seed_load = seeds.load_seeds(config.seed_paths)
-        batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
-
     # a progress display that also wants totals and rate-limit waits (see sources.LookupProgress)
     observer = progress if isinstance(progress, LookupProgress) else None
-    with open_source(config.lookup, observer) as source, open_dataset(config, source.kind) as store:
+    with ExitStack() as opened:
+        # the source first: a prefetched file is hashed on a thread while the seeds load
+        source = opened.enter_context(open_source(config.lookup, observer))
+        with timing.stage("seeds"):
+            if seed_load is None:
+                seed_load = seeds.load_seeds(config.seed_paths)
+            batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
+        store = opened.enter_context(open_dataset(config, source.kind))
         with timing.stage("fingerprint"):
             fingerprint = work_fingerprint(batches, source.name)
         run_id = store.unfinished_run(fingerprint) if resume else None
@@ -406,7 +409,7 @@ def checked_authors(
         authors = score.scored(records)
     with timing.stage("validate"):
         checked = validate.validated(
-            transform.record_documents(authors, record=True), rulebook.validators
+            transform.record_documents(authors, record=True, text=False), rulebook.validators
         )
     return authors, checked.invalid
 

@@ -455,7 +455,15 @@ RECORD_COLUMN: Final = "record"
 """The struct column :func:`record_documents` adds with ``record=True``."""
 
 
-def record_documents(authors: pl.DataFrame, *, record: bool = False) -> pl.DataFrame:
+def record_text(record: pl.Expr) -> pl.Expr:
+    """The JSON text of a record struct (:data:`RECORD_COLUMN`): compact, with the null members
+    of :data:`OMITTED_WHEN_NULL` left out."""
+    return without_null_keys(record.struct.json_encode())
+
+
+def record_documents(
+    authors: pl.DataFrame, *, record: bool = False, text: bool = True
+) -> pl.DataFrame:
     """Scored authors -> one JSON record each (frame of :data:`DOCUMENT_COLUMNS`, same row order).
 
     Key order: ``id, handle, name, verified, followers_count, is_org, is_official, lang_primary,
@@ -469,8 +477,13 @@ def record_documents(authors: pl.DataFrame, *, record: bool = False) -> pl.DataF
 
     ``record``: also the :data:`RECORD_COLUMN` column, the struct each ``json`` text is the
     ``struct.json_encode()`` of (with null members of those keys removed, nothing else), which
-    :func:`influx_etl.validate.validated` then checks instead of decoding the text.
+    :func:`influx_etl.validate.validated` then checks instead of decoding the text. Without
+    ``text`` (and with ``record``), no ``json`` column: the texts are not made at all (a run
+    validates its kept authors so, and :func:`influx_etl.validate.validated` renders only the
+    records it must show to jsonschema; the export writes the texts).
     """
+    if not (text or record):
+        raise ValueError("record_documents: text=False needs record=True")
     missing = [name for name in AUTHORS_SCHEMA if name not in authors.columns]
     if missing:
         raise ValidationError(f"authors lack column(s) {', '.join(missing)} (see AUTHORS_SCHEMA)")
@@ -482,9 +495,10 @@ def record_documents(authors: pl.DataFrame, *, record: bool = False) -> pl.DataF
     ]
     struct = _document_struct(authors)
     if not record:
-        return authors.select(*keys, without_null_keys(struct.struct.json_encode()).alias("json"))
+        return authors.select(*keys, record_text(struct).alias("json"))
     documents = authors.select(*keys, struct.alias(RECORD_COLUMN))
-    encoded = pl.col(RECORD_COLUMN).struct.json_encode()
-    return documents.with_columns(without_null_keys(encoded).alias("json")).select(
+    if not text:
+        return documents
+    return documents.with_columns(record_text(pl.col(RECORD_COLUMN)).alias("json")).select(
         *DOCUMENT_COLUMNS, RECORD_COLUMN
     )

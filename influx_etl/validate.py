@@ -38,6 +38,7 @@ from jsonschema import Draft7Validator
 from influx_etl.compiled_schema import CompiledSchemas, UnsupportedSchema, compiled_schemas
 from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import ValidationError
+from influx_etl.transform import OMITTED_WHEN_NULL, record_text
 
 log = logging.getLogger(__name__)
 
@@ -187,21 +188,39 @@ def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) ->
     struct each text was encoded from (:data:`RECORD_COLUMN`): the compiled schemas check those
     values rather than decoding the texts
     (:meth:`~influx_etl.compiled_schema.CompiledSchemas.checked_values`); ``valid`` leaves that
-    column out.
+    column out. Such documents may come without ``json`` (``record_documents(..., text=False)``):
+    the values are checked as the texts they will make
+    (:meth:`~influx_etl.compiled_schema.CompiledSchemas.checked_unencoded`), and only the
+    records not cleared are rendered, for jsonschema; ``valid`` then has no ``json`` either.
     """
-    missing = [name for name in ("id", "handle", "json") if name not in documents.columns]
+    source = documents.get_column(RECORD_COLUMN) if RECORD_COLUMN in documents.columns else None
+    unencoded = (
+        "json" not in documents.columns
+        and source is not None
+        and isinstance(source.dtype, pl.Struct)
+    )
+    required = ("id", "handle") if unencoded else ("id", "handle", "json")
+    missing = [name for name in required if name not in documents.columns]
     if missing:
         raise ValidationError(f"documents lack column(s) {', '.join(missing)}")
     values = None
-    if RECORD_COLUMN in documents.columns:
-        source = documents.get_column(RECORD_COLUMN)
+    if source is not None:
         documents = documents.drop(RECORD_COLUMN)
         if isinstance(source.dtype, pl.Struct):
             values = source.struct.unnest()
     compiled = compiled_for(validators)
     checked = None
     if compiled is not None and values is not None:
-        checked = compiled.checked_values(values, documents["json"])
+        checked = (
+            compiled.checked_unencoded(values, OMITTED_WHEN_NULL)
+            if unencoded
+            else compiled.checked_values(values, documents["json"])
+        )
+    if unencoded and checked is None:
+        # the values are not of the compiled type (or nothing compiles): the texts, then
+        assert source is not None
+        documents = documents.with_columns(_texts(source))
+        unencoded = False
     if compiled is not None and checked is None:
         checked = compiled.checked(documents["json"])
     passed = _none_cleared(documents.height) if checked is None else checked.cleared
@@ -211,6 +230,10 @@ def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) ->
             valid=documents, invalid=pl.DataFrame(schema=INVALID_SCHEMA), records=checked.decoded
         )
     suspects = documents.filter(~passed)
+    if unencoded:
+        # jsonschema reads the texts: made for the records not cleared only
+        assert source is not None
+        suspects = suspects.with_columns(_texts(source.filter(~passed)))
     # jsonschema validates Python objects, so this is a per-record loop by necessity; it runs on
     # the records the compiled schemas did not clear only (~0.3 ms per record and schema).
     schema_ids = [_schema_id(validator) for validator in validators]
@@ -234,6 +257,11 @@ def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) ->
     invalid = pl.DataFrame(failures, schema=INVALID_SCHEMA, orient="row")
     valid = documents.filter(passed)
     return Validated(valid=valid, invalid=invalid, records=records)
+
+
+def _texts(records: pl.Series) -> pl.Series:
+    """The ``json`` texts of record structs (:func:`influx_etl.transform.record_text`)."""
+    return records.to_frame().select(record_text(pl.col(records.name)).alias("json")).to_series()
 
 
 def compiled_for(validators: Sequence[Draft7Validator]) -> CompiledSchemas | None:

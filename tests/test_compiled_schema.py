@@ -477,6 +477,54 @@ def test_values_of_another_type_are_not_checked(
     assert compiled.checked_values(values.select(reversed(values.columns)), texts) is None
 
 
+# -- values not encoded yet: CompiledSchemas.checked_unencoded ----------------------------------
+
+
+def field_names(dtype: pl.DataType) -> set[str]:
+    """Every member name of a witness type, at any depth."""
+    if isinstance(dtype, pl.Struct):
+        return {f.name for f in dtype.fields}.union(*(field_names(f.dtype) for f in dtype.fields))
+    if isinstance(dtype, pl.List):
+        return field_names(dtype.inner)
+    return set()
+
+
+@pytest.mark.parametrize("omitted", ["every key", "the record's optional keys", "no key"])
+def test_unencoded_values_are_cleared_as_their_texts_would_be(
+    ours: dict[str, Any], synthetic_records: list[Record], omitted: str
+) -> None:
+    """Whatever keys the encoding leaves out when null: the verdict on the values alone is the
+    verdict on the texts they make (checked_values, itself checked against jsonschema above)."""
+    compiled = compile_schemas([ours])
+    values = values_of(mutated_records(synthetic_records[:5], [ours]), compiled.witness)
+    keys = {
+        "every key": tuple(sorted(field_names(pl.Struct(compiled.witness)))),
+        "the record's optional keys": transform.OMITTED_WHEN_NULL,
+        "no key": (),
+    }[omitted]
+    text = pl.struct(pl.all()).struct.json_encode()
+    texts = values.select(transform.without_null_keys(text, keys) if keys else text).to_series()
+    by_texts = compiled.checked_values(values, texts)
+    unencoded = compiled.checked_unencoded(values, keys)
+    assert by_texts is not None and unencoded is not None
+    assert unencoded.cleared.to_list() == by_texts.cleared.to_list()
+    assert unencoded.decoded is values
+    assert unencoded.cleared.any() == (omitted != "no key")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_unencoded_values_with_a_float_that_is_not_finite_are_not_cleared(
+    ours: dict[str, Any], synthetic_records: list[Record], value: float
+) -> None:
+    record = copy.deepcopy(synthetic_records[0])
+    record["ext"]["brand_confidence"] = value
+    compiled = compile_schemas([ours])
+    values = values_of([record], compiled.witness)
+    unencoded = compiled.checked_unencoded(values, transform.OMITTED_WHEN_NULL)
+    assert unencoded is not None and unencoded.cleared.to_list() == [False]
+    assert compiled.checked_unencoded(values.drop("ext"), ()) is None
+
+
 # -- the compiler's limits ------------------------------------------------------------------------
 
 

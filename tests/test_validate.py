@@ -258,6 +258,35 @@ def test_record_values_are_validated_as_their_texts_for_both_schemas(
 
 
 @pytest.mark.parametrize("rescored", [False, True])
+def test_records_without_texts_are_validated_as_their_texts(
+    ours: Draft7Validator, original: Draft7Validator, rescored: bool
+) -> None:
+    """No texts made (a run's kept authors): the same verdicts and messages as with the texts,
+    for our schema and for both; only the records jsonschema must read get a text."""
+    authors = defective_authors(rescored=rescored)
+    for validators in ([ours], [ours, original]):
+        unencoded = validate.validated(
+            transform.record_documents(authors, record=True, text=False), validators
+        )
+        by_texts = validate.validated(transform.record_documents(authors), validators)
+        assert unencoded.invalid.equals(by_texts.invalid)
+        assert unencoded.valid.equals(by_texts.valid.drop("json"))
+    assert not unencoded.invalid.is_empty()
+
+
+def test_records_without_texts_are_cleared_without_rendering(ours: Draft7Validator) -> None:
+    kept = kept_frame([api_user(id=str(10 + i), username=f"u{i}") for i in range(5)])
+    authors = score.scored(transform.author_records(kept, "2025-11-20T09:00:00Z"))
+    documents = transform.record_documents(authors, record=True, text=False)
+    compiled = validate.compiled_for([ours])
+    assert compiled is not None
+    values = documents[transform.RECORD_COLUMN].struct.unnest()
+    checked = compiled.checked_unencoded(values, transform.OMITTED_WHEN_NULL)
+    assert checked is not None and checked.cleared.all()
+    assert validate.validated(documents, [ours]).valid["id"].to_list() == authors["id"].to_list()
+
+
+@pytest.mark.parametrize("rescored", [False, True])
 def test_record_values_are_checked_without_decoding(ours: Draft7Validator, rescored: bool) -> None:
     """The values of record_documents are of the compiled schemas' type (else the fast path would
     silently be the slow one) and are the records the export writes to Parquet and CSV."""
