@@ -315,7 +315,7 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_authors(tmp_path: Path
     )
     con.close()
     with Store.open(path, "live") as store:  # opening migrates the file forward
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.stale_handles("2026-01-01T00:00:00Z") == ["old"]  # last_checked_at filled
         store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
         assert store.snapshots("1").height == 1
@@ -340,7 +340,7 @@ def test_a_version_2_file_keeps_its_outcomes_and_loses_only_their_key(tmp_path: 
     )
     con.close()
     with Store.open(path, "live") as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         kept = store.handle_outcomes("r0")
         assert kept.select("handle", "decision", "brand_matches").rows() == [
             ("Acme", "brand", ["brand.name"])
@@ -354,6 +354,59 @@ def test_a_version_2_file_keeps_its_outcomes_and_loses_only_their_key(tmp_path: 
     ).fetchall()
     con.close()
     assert constraints == [(0,)]
+
+
+def test_a_version_3_file_keeps_its_seeds_and_outcomes_with_identifiers_uncompressed(
+    tmp_path: Path,
+) -> None:
+    from influx_etl.store import _MIGRATIONS
+
+    path = tmp_path / "v3.duckdb"
+    con = duckdb.connect(str(path))
+    for version in (1, 2, 3):
+        con.execute(_MIGRATIONS[version])
+    con.execute("INSERT INTO dataset_info VALUES ('kind', 'live'), ('schema_version', '3')")
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, status, source) "
+        "VALUES ('r0', '2026-01-01T00:00:00Z', 'succeeded', 'x-api')"
+    )
+    con.execute(
+        "INSERT INTO handle_outcomes (run_id, handle_key, handle, outcome, decision, id, "
+        "brand_matches) VALUES ('r0', 'acme', 'Acme', 'found', 'brand', '7', ['brand.name'])"
+    )
+    con.execute(
+        "INSERT INTO run_seeds (run_id, handle, handle_key, seed_file, line, batch_id) "
+        "VALUES ('r0', 'Acme', 'acme', 'a.txt', 1, 0)"
+    )
+    con.close()
+    with Store.open(path, "live") as store:
+        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.handle_outcomes("r0").select("handle", "id", "brand_matches").rows() == [
+            ("Acme", "7", ["brand.name"])
+        ]
+        assert store.run_seeds("r0").select("handle", "line").rows() == [("Acme", 1)]
+        # rows written from now on keep the identifiers as they are
+        store.begin_run("r1", "2026-01-02T00:00:00Z", "x-api", {}, seeds=store.run_seeds("r0"))
+        with store.run_integration("r1") as integration:
+            integration.add_outcomes(outcomes(("bob", "found", "kept", "2")))
+        store._con.execute("CHECKPOINT")
+        compression = store._con.sql(
+            "SELECT DISTINCT table_name, column_name, compression FROM ("
+            "  SELECT 'handle_outcomes' AS table_name, *"
+            "  FROM pragma_storage_info('handle_outcomes')"
+            "  UNION ALL SELECT 'run_seeds', * FROM pragma_storage_info('run_seeds'))"
+            " WHERE column_name IN ('handle_key', 'handle', 'id', 'username')"
+            " AND segment_type = 'VARCHAR' AND compression NOT IN ('Constant', 'Empty Validity')"
+        ).fetchall()
+    assert {(table, column) for table, column, _ in compression} >= {
+        ("handle_outcomes", "handle_key"),
+        ("handle_outcomes", "handle"),
+        ("run_seeds", "handle"),
+    }
+    assert {kind for _, _, kind in compression} == {"Uncompressed"}
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT handle FROM flagged_accounts").fetchall() == [("Acme",)]
+    con.close()
 
 
 def test_a_banned_author_leaves_and_never_reenters(store: Store) -> None:
