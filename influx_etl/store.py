@@ -108,10 +108,10 @@ def _columns_sql(
 PER_HANDLE_IDENTIFIERS: Final = ("handle_key", "handle", "id", "username")
 """Columns of the per-handle history tables (``run_seeds``, ``handle_outcomes``: a row per seed
 handle per run) stored uncompressed. Nearly every value is distinct, so DuckDB picks dictionary
-and FSST compression, whose cost is paid on every insert: a million-profile run
-(``python -m influx_etl.cpubench --profiles 1000000``) took 0.89 s to write its outcomes and
-0.53 s to record its seeds, against 0.54 s and 0.35 s uncompressed (the whole run 9.3-9.6 s ->
-8.8-8.9 s). The price is disk: the dataset file after that run was 142 MB instead of 88 MB. The
+and FSST compression, whose cost is paid on every insert: a million-profile run (the harvest
+``make bench-cpu`` runs, its stage lines) took 0.89-0.96 s to write its outcomes and 0.53 s to
+record its seeds, against 0.52-0.53 s and 0.34 s uncompressed (the whole run 9.3-9.6 s ->
+8.6-8.9 s). The price is disk: the dataset file after that run was 142 MB instead of 88 MB. The
 authors table, the dataset itself, keeps DuckDB's compression."""
 
 
