@@ -191,7 +191,8 @@ def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) ->
     column out. Such documents may come without ``json`` (``record_documents(..., text=False)``):
     the values are checked as the texts they will make
     (:meth:`~influx_etl.compiled_schema.CompiledSchemas.checked_unencoded`), and only the
-    records not cleared are rendered, for jsonschema; ``valid`` then has no ``json`` either.
+    records not cleared are rendered, for jsonschema; ``valid`` then has no ``json`` either
+    (unless the values cannot be checked so: then every text is made, and ``valid`` has them).
     """
     source = documents.get_column(RECORD_COLUMN) if RECORD_COLUMN in documents.columns else None
     unencoded = (

@@ -274,6 +274,24 @@ def test_records_without_texts_are_validated_as_their_texts(
     assert not unencoded.invalid.is_empty()
 
 
+def test_records_without_texts_under_a_schema_the_compiler_refuses_go_to_jsonschema(
+    ours: Draft7Validator,
+) -> None:
+    """A schema the compiler does not support: every record is rendered and jsonschema decides,
+    as for texts."""
+    schema = copy.deepcopy(ours.schema)
+    schema["minProperties"] = 1  # not compiled (test_compiled_schema: an unsupported keyword)
+    refused = validate.validator_for(schema)
+    assert validate.compiled_for([refused]) is None
+    authors = defective_authors(rescored=False)
+    unencoded = validate.validated(
+        transform.record_documents(authors, record=True, text=False), [refused]
+    )
+    by_texts = validate.validated(transform.record_documents(authors), [refused])
+    assert unencoded.invalid.equals(by_texts.invalid) and not unencoded.invalid.is_empty()
+    assert unencoded.valid.equals(by_texts.valid)  # the texts were made: valid has them
+
+
 def test_records_without_texts_are_cleared_without_rendering(ours: Draft7Validator) -> None:
     kept = kept_frame([api_user(id=str(10 + i), username=f"u{i}") for i in range(5)])
     authors = score.scored(transform.author_records(kept, "2025-11-20T09:00:00Z"))
