@@ -617,7 +617,7 @@ class CompiledSchemas:
     ) -> Checked | None:
         """:meth:`checked_values` for values whose texts are not made yet: each will be
         ``pl.struct(values row).struct.json_encode()`` with every ``"key":null`` member of a key
-        in ``omitted_when_null`` removed, at any depth (:func:`influx_etl.transform.record_texts`).
+        in ``omitted_when_null`` removed, at any depth (:func:`influx_etl.transform.record_text`).
 
         A text with a ``null`` member left is not cleared: here, a value with a null field (at
         any depth, in a present object) whose key is not in ``omitted_when_null``. Everything
@@ -632,13 +632,8 @@ class CompiledSchemas:
             for name, dtype in self.witness.items()
             if (check := _null_member(pl.col(name), name, dtype, omitted)) is not None
         ]
-        verdict = values.with_columns(pl.struct(pl.all()).alias(_DOCUMENT)).select(
-            valid=self.valid.fill_null(False),
-            finite=self._finite.fill_null(False),
-            null_member=pl.any_horizontal(null_members) if null_members else pl.lit(False),
-        )
-        cleared = verdict["valid"] & verdict["finite"] & ~verdict["null_member"]
-        return Checked(cleared=cleared.fill_null(False).rename("cleared"), decoded=values)
+        null_member = pl.any_horizontal(null_members) if null_members else pl.lit(False)
+        return self._checked_as_encoded(values, values.select(null_member).to_series())
 
     @functools.cached_property
     def _finite(self) -> pl.Expr:
@@ -664,11 +659,14 @@ class CompiledSchemas:
         """
         if values.schema != self.witness:
             return None
-        texts = texts.cast(pl.String)
+        return self._checked_as_encoded(values, texts.cast(pl.String).str.contains(_NULL_MEMBER))
+
+    def _checked_as_encoded(self, values: pl.DataFrame, null_member: pl.Series) -> Checked:
+        """Cleared: valid values, every float finite, and no ``null`` member left in the text
+        (``null_member``, per row)."""
         verdict = values.with_columns(pl.struct(pl.all()).alias(_DOCUMENT)).select(
             valid=self.valid.fill_null(False), finite=self._finite.fill_null(False)
         )
-        null_member = texts.str.contains(_NULL_MEMBER)
         cleared = (verdict["valid"] & verdict["finite"] & ~null_member).fill_null(False)
         return Checked(cleared=cleared.rename("cleared"), decoded=values)
 

@@ -308,7 +308,7 @@ class RunIntegration:
         self._write_outcomes(unwritten.head(whole))
         self._unwritten = unwritten.slice(whole)
 
-    def write_outcomes(self) -> None:
+    def flush_outcomes(self) -> None:
         """Write the outcome rows held back by :meth:`add_outcomes` (every reader of the
         outcomes calls it first, as does the transaction's end)."""
         unwritten, self._unwritten = self._unwritten, self._unwritten.clear()
@@ -352,7 +352,7 @@ class RunIntegration:
 
     def settle(self) -> int:
         """Keep one outcome per handle, the last added; returns how many were dropped."""
-        self.write_outcomes()
+        self.flush_outcomes()
         duplicates = self.store._count(
             "SELECT count(*) - count(DISTINCT handle_key) FROM handle_outcomes WHERE run_id = ?",
             [self.run_id],
@@ -371,7 +371,7 @@ class RunIntegration:
         whose handle's settled outcome is not ``kept`` with its id; returns ``id`` and ``part``
         of the staged authors that failed validation and remain (the invalid records to
         report)."""
-        self.write_outcomes()
+        self.flush_outcomes()
         self._con.execute(
             "DELETE FROM run_authors WHERE rowid NOT IN ("
             "  SELECT arg_max(rowid, part) FROM run_authors GROUP BY handle_key)"
@@ -384,7 +384,7 @@ class RunIntegration:
 
     def counts(self) -> OutcomeCounts:
         """How many outcomes were added, and how many have each outcome and each decision."""
-        self.write_outcomes()
+        self.flush_outcomes()
         frame = self.store._frame(
             "SELECT 'outcome' AS what, outcome AS value, count(*) AS n FROM handle_outcomes "
             "WHERE run_id = $run GROUP BY outcome UNION ALL "
@@ -413,7 +413,7 @@ class RunIntegration:
         the handle of an incoming different id was renamed and its handle reused: the newer
         lookup wins. Every author looked up gets a snapshot of its metrics.
         """
-        self.write_outcomes()
+        self.flush_outcomes()
         store, con, run_id = self.store, self._con, self.run_id
         con.execute(
             "CREATE OR REPLACE TEMP VIEW arriving AS "
@@ -777,7 +777,7 @@ class Store:
             con.execute("DELETE FROM seed_rejects WHERE run_id = ?", [run_id])
             integration = RunIntegration(self, run_id)
             yield integration
-            integration.write_outcomes()
+            integration.flush_outcomes()
             # the staged authors are merged by now: not kept in memory (or spilled) after the run
             con.execute("DROP TABLE IF EXISTS run_authors")
             with timing.stage("commit"):

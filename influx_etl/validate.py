@@ -38,7 +38,7 @@ from jsonschema import Draft7Validator
 from influx_etl.compiled_schema import CompiledSchemas, UnsupportedSchema, compiled_schemas
 from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import ValidationError
-from influx_etl.transform import OMITTED_WHEN_NULL, record_text
+from influx_etl.transform import OMITTED_WHEN_NULL, RECORD_COLUMN, record_text
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,6 @@ class Validated:
     """The ``valid`` documents decoded (or the values their texts were encoded from), one column
     per top-level key in the schemas' shape, when the compiled schemas cleared every one of them
     (else None): what the export writes to Parquet and CSV, without decoding the JSON again."""
-
-
-RECORD_COLUMN: Final = "record"
-"""The optional struct column of :func:`validated`'s documents that their ``json`` was encoded
-from (:data:`influx_etl.transform.RECORD_COLUMN`)."""
 
 
 def validated(documents: pl.DataFrame, validators: Sequence[Draft7Validator]) -> Validated:

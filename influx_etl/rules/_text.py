@@ -258,11 +258,19 @@ def contains_literal(text: pl.Expr, literals: Sequence[str]) -> pl.Expr:
     if len(unique) <= _AHO_CORASICK_DFA_PATTERNS:
         return text.str.contains_any(unique)
     alternation = "|".join(re.escape(literal) for literal in unique)
-    try:
-        pl.Series([""], dtype=pl.String).str.contains(alternation)
-    except pl.exceptions.PolarsError:
+    if not _compiles(alternation):
         return text.str.contains_any(unique)
     return text.str.contains(alternation)
+
+
+def _compiles(pattern: str) -> bool:
+    """Polars' regex engine accepts ``pattern`` (a combined alternation may be too large, or
+    name a group twice)."""
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except pl.exceptions.PolarsError:
+        return False
+    return True
 
 
 def may_name(lower_name: pl.Expr, lower_username: pl.Expr, literals: list[str]) -> pl.Expr:
@@ -339,9 +347,7 @@ def any_pattern(text: pl.Expr, patterns: list[str]) -> pl.Expr:
     if not patterns:
         return pl.lit(False)
     combined = "(?i)" + "|".join(f"(?:{pattern})" for pattern in patterns)
-    try:
-        pl.Series([""], dtype=pl.String).str.contains(combined)
-    except pl.exceptions.PolarsError:
+    if not _compiles(combined):
         return pl.any_horizontal(text.str.contains(f"(?i){pattern}") for pattern in patterns)
     return text.str.contains(combined)
 
