@@ -20,12 +20,13 @@ install: $(STAMP)
 harvest: $(STAMP)
 	$(BIN)/influx-batch-automation run --seeds-dir lists/seeds --target-authors 1500
 
-## Lint, format check, type check, then the whole test suite.
+## Lint, format check, layer contracts, type check, then the whole test suite.
 test: lint typecheck unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check influx_etl tests
 	$(BIN)/ruff format --check influx_etl tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy influx_etl
@@ -44,14 +45,14 @@ bench: $(STAMP)
 ## file); writes data/cpubench/cpubench-1000000.{md,json}.
 .PHONY: bench-cpu
 bench-cpu: $(STAMP)
-	$(BIN)/python -m influx_etl.cpubench --profiles 1000000
+	$(BIN)/python -m influx_etl.tools.cpubench --profiles 1000000
 
 ## The streaming harvest on 10,000,000 prefetched profiles, once per chunk size (no floors: they
 ## would need more than 10 GB); generates the 5.7 GB input once (about 6 minutes) and takes
 ## ~15 minutes; writes data/cpubench/cpubench-10000000.{md,json}.
 .PHONY: bench-stream
 bench-stream: $(STAMP)
-	$(BIN)/python -m influx_etl.cpubench --profiles 10000000 --no-floors --chunk-rows 100000 --chunk-rows 250000 --chunk-rows 500000
+	$(BIN)/python -m influx_etl.tools.cpubench --profiles 10000000 --no-floors --chunk-rows 100000 --chunk-rows 250000 --chunk-rows 500000
 
 ## JupyterLab on notebooks/ (the .py percent scripts open as notebooks, paired with .ipynb).
 notebook: $(STAMP)

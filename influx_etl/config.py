@@ -33,7 +33,7 @@ benchmark's baseline)."""
 LOOKUP_BACKENDS = ("threading", "loky", "dask")
 """Where the lookup workers run: ``threading`` (threads of this process; the default), ``loky``
 (worker processes on this machine) or ``dask`` (a Dask cluster: ``scheduler``, else a local one
-for the run). Every backend paces by one rate budget (see :mod:`influx_etl.cluster`)."""
+for the run). Every backend paces by one rate budget (see :mod:`influx_etl.sources.workers`)."""
 
 DEFAULT_BASE_URL = "https://api.x.com"
 TOKEN_VARIABLES = ("X_BEARER_TOKEN", "TWITTER_BEARER_TOKEN")

@@ -75,24 +75,31 @@ class ConfigError(InfluxError):
     """A setting is missing, out of range or contradicts another one."""
 
 
-class SeedError(InfluxError):
-    """A seed file could not be read at all (a bad row is reported, not raised)."""
+class FileError(InfluxError):
+    """A file a person writes (a seed list, a rules or scoring file, a QA review file) cannot be
+    used as it is. The message starts with where: ``file:line [key]``, as far as known."""
 
-    def __init__(self, message: str, *, file: Path | str, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
         self.file = str(file)
         self.line = line
-        where = f"{self.file}:{line}" if line is not None else self.file
-        super().__init__(f"{where}: {message}")
-
-
-class RulesError(InfluxError):
-    """A rules file is not valid YAML, has a key of the wrong type, or a bad pattern."""
-
-    def __init__(self, message: str, *, file: Path | str, key: str | None = None) -> None:
-        self.file = str(file)
         self.key = key
-        where = f"{self.file} [{key}]" if key else self.file
+        where = self.file + (f":{line}" if line is not None else "") + (f" [{key}]" if key else "")
         super().__init__(f"{where}: {message}")
+
+
+class SeedError(FileError):
+    """A seed file could not be read at all (a bad row is reported, not raised)."""
+
+
+class RulesError(FileError):
+    """A rules file is not valid YAML, has a key of the wrong type, or a bad pattern."""
 
 
 class LookupError_(InfluxError):
@@ -181,22 +188,28 @@ class ExportError(InfluxError):
     """The export files could not be written."""
 
 
-class ScoringError(InfluxError):
+class ScoringError(FileError):
     """The scoring file (composite weights) is not valid YAML or has a bad key or value."""
 
-    def __init__(self, message: str, *, file: Path | str, key: str | None = None) -> None:
-        self.file = str(file)
-        self.key = key
-        where = f"{self.file} [{key}]" if key else self.file
-        super().__init__(f"{where}: {message}")
 
-
-class ReviewFileError(InfluxError):
+class ReviewFileError(FileError):
     """A QA review file (``influx qa-sample --record``) cannot be read at all: missing, not
     UTF-8, or without the columns a verdict needs (a bad row is reported, not raised)."""
 
-    def __init__(self, message: str, *, file: Path | str, line: int | None = None) -> None:
-        self.file = str(file)
-        self.line = line
-        where = f"{self.file}:{line}" if line is not None else self.file
-        super().__init__(f"{where}: {message}")
+
+class UnsupportedSchema(ValidationError):
+    """A schema uses a keyword (or a form of one) the compiler does not turn into expressions."""
+
+
+class BenchmarkMismatch(InfluxError):
+    """Two methods of one scenario did not do the same work (outcomes or records differ, or
+    handles failed)."""
+
+    def __init__(self, message: str, *, scenario: int, methods: tuple[str, ...]) -> None:
+        self.scenario = scenario
+        self.methods = methods
+        super().__init__(message)
+
+
+class FloorError(InfluxError):
+    """A benchmark floor's reader failed."""

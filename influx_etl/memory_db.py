@@ -3,7 +3,7 @@
 
 Opening an in-memory database costs 13 ms (measured with ``duckdb.connect()``), and the CPU path
 opened two per chunk of kept authors (:func:`influx_etl.transform.provenance_hashes`,
-:meth:`influx_etl.compiled_schema.CompiledSchemas.checked`) and one more per export; a cursor on
+:meth:`influx_etl.validate.compiled.CompiledSchemas.checked`) and one more per export; a cursor on
 a database already open costs 0.1 ms. Each cursor is a connection of its own: the frames it
 registers and its results are its own and go when it is closed, so callers use it as
 ``with memory_db.cursor() as connection:`` exactly as they used ``duckdb.connect()``.

@@ -23,7 +23,6 @@ from typing import Any
 import polars as pl
 
 from influx_etl import export, lookup, rules, score, seeds, threshold, timing, transform, validate
-from influx_etl.client import utc_now_iso
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
 from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA
@@ -37,6 +36,7 @@ from influx_etl.sources import (
     open_source,
     source_kind,
 )
+from influx_etl.sources.xclient import utc_now_iso
 from influx_etl.store import Integration, Store
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,8 @@ def new_run_id() -> str:
 
 
 def load_rulebook(config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()) -> Rulebook:
-    schema = validate.load_schema(config.schema_path)
-    validators = [validate.validator_for(schema)]
-    validators += [validate.validator_for(validate.load_schema(p)) for p in extra_schemas]
+    validators = validate.validators_for([config.schema_path, *extra_schemas])
+    schema = validate.schema_document(validators[0])
     brand = rules.load_brand_rules(config.rules.brand)
     risk = rules.load_risk_rules(config.rules.risk)
     risk.checked_allowed(config.rules.allow_risk)  # a misspelt --allow-risk flag fails here

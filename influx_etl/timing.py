@@ -19,7 +19,8 @@ from typing import Final
 log = logging.getLogger(__name__)
 
 LOG_FORMAT: Final = "stage %s: %.3f s (peak RSS %d MB)"
-"""How a stage's time is logged, with the process's peak memory so far (``influx_etl.cpubench``
+"""How a stage's time is logged, with the process's peak memory so far
+(``influx_etl.tools.cpubench``
 reads it back from the log)."""
 
 _collecting: ContextVar[dict[str, float] | None] = ContextVar("influx_stage_seconds", default=None)

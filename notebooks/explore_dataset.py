@@ -32,7 +32,7 @@ import duckdb
 import matplotlib.pyplot as plt
 import polars as pl
 
-from influx_etl.notebook import located_dataset, project_root
+from influx_etl.tools.notebook import located_dataset, project_root
 
 REPO = project_root(Path.cwd())
 DATASET = located_dataset(REPO, os.environ.get("INFLUX_DATASET"))

@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt
 import polars as pl
 from matplotlib.ticker import MaxNLocator
 
-from influx_etl.notebook import located_dataset, project_root
-from influx_etl.qa import qa_sample
+from influx_etl.tools.notebook import located_dataset, project_root
+from influx_etl.tools.qa import qa_sample
 from influx_etl.rules import load_brand_rules
 
 REPO = project_root(Path.cwd())

@@ -6,10 +6,14 @@ import pytest
 
 from influx_etl.errors import (
     AuthError,
+    BenchmarkMismatch,
+    FileError,
     InfluxError,
     LookupError_,
     RateLimitError,
+    ReviewFileError,
     RulesError,
+    ScoringError,
     SeedError,
     StoreError,
     TransportError,
@@ -29,6 +33,8 @@ from influx_etl.errors import (
         TransportError("HTTP 503", batch_id=7),
         ValidationError("bad", record_id="12", path="meta.score"),
         StoreError("disk full"),
+        ScoringError("expected a number", file="scoring.yml", line=4, key="weights.activity"),
+        BenchmarkMismatch("outcomes differ", scenario=100, methods=("bulk", "per-user")),
     ],
 )
 def test_errors_survive_pickling_with_their_data(error: InfluxError) -> None:
@@ -47,6 +53,15 @@ def test_error_messages_carry_their_location() -> None:
     )
     assert str(TransportError("HTTP 503", batch_id=7)).startswith("batch 7: ")
     assert isinstance(AuthError("x", status=403), LookupError_)
+
+
+@pytest.mark.parametrize("kind", [SeedError, RulesError, ScoringError, ReviewFileError])
+def test_every_file_error_names_file_line_and_key_in_one_form(kind: type[FileError]) -> None:
+    error = kind("expected a list", file="lists/x.yml", line=12, key="brands")
+    assert isinstance(error, FileError)
+    assert (error.file, error.line, error.key) == ("lists/x.yml", 12, "brands")
+    assert str(error) == "lists/x.yml:12 [brands]: expected a list"
+    assert str(kind("unreadable", file="f.csv")) == "f.csv: unreadable"
 
 
 def test_bearer_tokens_are_masked_in_messages() -> None:

@@ -181,7 +181,7 @@ def _users_file(path: Path) -> Path:
 def test_a_file_reference_answers_like_the_file_read_batch_by_batch(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    import influx_etl.sources as sources_module
+    import influx_etl.sources.base as sources_module
 
     monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2026-01-01T00:00:00.000Z")
     source = PrefetchedSource(_users_file(tmp_path / "users.jsonl"))

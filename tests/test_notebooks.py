@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from influx_etl.qa import qa_sample, record_verdicts
 from influx_etl.store import Store
+from influx_etl.tools.qa import qa_sample, record_verdicts
 from tests.conftest import REPO_ROOT
 from tests.run_dataset import report_dataset
 

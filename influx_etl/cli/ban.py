@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from influx_etl.client import utc_now_iso
 from influx_etl.errors import InfluxError
+from influx_etl.sources.xclient import utc_now_iso
 from influx_etl.store import Store
 
 

@@ -1,7 +1,8 @@
 """``influx-batch-benchmark run``: the lookup methods compared against their ceilings.
 
-Thin on purpose: flags become a :class:`~influx_etl.benchmark.BenchmarkSettings`; the work, the
-checks and the files are :mod:`influx_etl.benchmark`'s.
+Thin on purpose: flags become a :class:`~influx_etl.tools.benchmark.BenchmarkSettings`; the work,
+the
+checks and the files are :mod:`influx_etl.tools.benchmark`'s.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import click
 
-from influx_etl import benchmark
 from influx_etl.cli.harvest import configure_logging
 from influx_etl.config import DEFAULT_SCHEMA, MAX_BATCH_SIZE, RuleFiles
 from influx_etl.errors import InfluxError
+from influx_etl.tools import benchmark, benchmark_report
 
 
 def _scenarios(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -196,15 +197,15 @@ def run_command(
             click.echo(f"method {method.name}: {method.describe()}")
         command = shlex.join(["influx-batch-benchmark", *sys.argv[1:]])
         result = benchmark.run_benchmark(settings, progress=click.echo, command=command)
-        files = benchmark.write_outputs(result, out_dir)
+        files = benchmark_report.write_outputs(result, out_dir)
     except InfluxError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo("")
-    for line in benchmark.results_table(result):
+    for line in benchmark_report.results_table(result):
         click.echo(line)
     click.echo("")
-    click.echo(benchmark.headline(result))
+    click.echo(benchmark_report.headline(result))
     click.echo(f"same work: checked for {len(result.compared_records)} scenario(s)")
     click.echo(f"report: {files.report}")
     click.echo(f"data:   {files.json}")

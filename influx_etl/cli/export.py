@@ -96,9 +96,8 @@ def main(
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     snapshot_dir = dataset.parent / "snapshots" / day if snapshot else None
     try:
-        first = validate.load_schema(schema)
-        validators = [validate.validator_for(first)]
-        validators += [validate.validator_for(validate.load_schema(p)) for p in also_validate]
+        validators = validate.validators_for([schema, *also_validate])
+        first = validate.schema_document(validators[0])
         weights = score.load_scoring(scoring)
         with Store.open_existing(dataset) as store:
             # the store itself: the export reads it in slices (bounded memory)

@@ -1,6 +1,6 @@
 """``influx import FILE.jsonl``: the original influx project's release records into the dataset.
 
-Thin over :func:`influx_etl.importer.import_file`; then exports each dataset it changed, as a
+Thin over :func:`influx_etl.tools.importer.import_file`; then exports each dataset it changed, as a
 pipeline run does.
 """
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import click
 
-from influx_etl import export, importer, score, validate
+from influx_etl import export, score, validate
 from influx_etl.cli.export import schema_options
 from influx_etl.config import OutputPaths, current_operator
 from influx_etl.errors import InfluxError
 from influx_etl.store import Store
+from influx_etl.tools import importer
 
 
 @click.command("import")
@@ -51,9 +52,8 @@ def import_command(
     """
     outputs = OutputPaths(data_dir=data_dir)
     try:
-        ours = validate.load_schema(schema)
-        validators = [validate.validator_for(ours)]
-        validators += [validate.validator_for(validate.load_schema(p)) for p in also_validate]
+        validators = validate.validators_for([schema, *also_validate])
+        ours = validate.schema_document(validators[0])
         weights = score.load_scoring(scoring)
         report = importer.import_file(file, outputs, validators, ours, operator=current_operator())
         manifests = []

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from influx_etl import qa
 from influx_etl.cli.report import dataset_option, default_dataset
-from influx_etl.client import utc_now_iso
 from influx_etl.errors import InfluxError
 from influx_etl.frames import VERDICTS
+from influx_etl.sources.xclient import utc_now_iso
+from influx_etl.tools import qa
 
 
 @click.command("qa-sample")

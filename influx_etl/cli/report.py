@@ -1,4 +1,5 @@
-"""``influx report``: a self-contained HTML report of one run (see :mod:`influx_etl.report`)."""
+"""``influx report``: a self-contained HTML report of one run (see
+:mod:`influx_etl.tools.report`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import click
 
 from influx_etl.errors import InfluxError
-from influx_etl.report import write_report
+from influx_etl.tools.report import write_report
 
 LIVE_DATASET = Path("data/influx.duckdb")
 SYNTHETIC_DATASET = Path("data/synthetic/influx.duckdb")

@@ -66,9 +66,8 @@ def main(
     Exit status 0 only when none is found (1 otherwise, 2 if an input is unreadable).
     """
     try:
-        first = validate.load_schema(schema)
-        validators = [validate.validator_for(first)]
-        validators += [validate.validator_for(validate.load_schema(p)) for p in also_validate]
+        validators = validate.validators_for([schema, *also_validate])
+        first = validate.schema_document(validators[0])
         version = first.get("schema_version")
         result = validate.checked_file(
             file,

@@ -26,10 +26,10 @@ from influx_etl.apisim import (
     synthetic_handles,
     synthetic_user,
 )
-from influx_etl.client import body_is_document
 from influx_etl.config import Secret
 from influx_etl.errors import ConfigError, SourceError
 from influx_etl.frames import ORIGINS
+from influx_etl.sources.xclient import body_is_document
 
 SEED = 7
 RATE_HEADERS = ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")

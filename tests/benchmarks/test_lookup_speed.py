@@ -1,9 +1,10 @@
 """Sequential vs bulk lookups against the embedded X API server: the lookup stage alone.
 
-Each method of the comparison (:func:`influx_etl.benchmark.comparison_methods`: per-user,
+Each method of the comparison (:func:`influx_etl.tools.benchmark.comparison_methods`: per-user,
 small-batch, bulk, parallel-bulk) looks the same ``--bench-handles`` synthetic handles up through
 the pipeline's own lookup stage (:class:`~influx_etl.sources.HttpSource` over an
-:class:`~influx_etl.client.XClient` with pacing, :func:`influx_etl.lookup.raw_batches`' workers),
+:class:`~influx_etl.sources.xclient.XClient` with pacing, :func:`influx_etl.lookup.raw_batches`'
+workers),
 without the store or the rest of the pipeline (``influx-batch-benchmark run`` times those too).
 The server sleeps :data:`MODEL`; ``extra_info`` records the requests sent and the ceiling of the
 model for comparison. Nothing here asserts a time.
@@ -17,11 +18,11 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from influx_etl.apisim import RunningServer, start_server, synthetic_handles
-from influx_etl.benchmark import LatencyModel, Method, ceiling, comparison_methods
-from influx_etl.client import XClient
 from influx_etl.lookup import profiles, raw_batches, raw_frame
-from influx_etl.pacing import Pacing
 from influx_etl.sources import HttpSource, RawBatch
+from influx_etl.sources.pacing import Pacing
+from influx_etl.sources.xclient import XClient
+from influx_etl.tools.benchmark import LatencyModel, Method, ceiling, comparison_methods
 
 MODEL = LatencyModel(latency_s=0.002, per_user_s=0.00002)
 """Small enough for ``make test``; large enough that per-request latency shows."""

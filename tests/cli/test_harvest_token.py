@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
-from influx_etl.client import XClient
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles, Secret
 from influx_etl.errors import AuthError
-from influx_etl.pacing import Pacing
 from influx_etl.pipeline import run_harvest
 from influx_etl.sources import HttpSource
+from influx_etl.sources.pacing import Pacing
+from influx_etl.sources.xclient import XClient
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 

@@ -1,0 +1,225 @@
+"""The run report: read from a real dataset made by the pipeline, checked for what it says."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from PIL import Image
+
+from influx_etl.errors import StoreError
+from influx_etl.tools.report import (
+    batch_timeline,
+    funnel_stages,
+    read_run,
+    render_html,
+    seed_file_outcomes,
+    write_report,
+)
+from tests.run_dataset import FIRST_POPULATION, SECOND_POPULATION, BuiltDataset, report_dataset
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltDataset:
+    return report_dataset(tmp_path_factory)
+
+
+class _Tables(HTMLParser):
+    """Every table of a page as rows of cell texts, keyed by the section it sits in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[list[str]]]] = {}
+        self._section = ""
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section":
+            self._section = dict(attrs).get("id") or ""
+        elif tag == "table":
+            self.tables.setdefault(self._section, []).append([])
+        elif tag == "tr":
+            self.tables[self._section][-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._section][-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+
+def tables_of(page: str) -> dict[str, list[list[list[str]]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_the_report_names_its_run_and_shows_that_runs_funnel(built: BuiltDataset) -> None:
+    first = built.first
+    page = render_html(read_run(built.path, first.run_id), generated_at="2026-01-01T00:00:00Z")
+    assert f"<h1>Run {first.run_id}</h1>" in page
+    assert built.second.run_id not in page  # another run's report, not this one
+    counts_table = tables_of(page)["funnel"][0]
+    shown = {row[0]: number(row[2]) for row in counts_table[1:]}
+    assert shown == first.funnel
+
+
+def test_every_chart_is_embedded_as_a_png_that_decodes(built: BuiltDataset) -> None:
+    page = render_html(read_run(built.path), generated_at="2026-01-01T00:00:00Z")
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
+    assert [alt for alt, _ in images] == [
+        "filter funnel",
+        "throughput",
+        "rate limit",
+        "decision per seed file",
+        "dataset changes",
+    ]
+    for _, encoded in images:
+        picture = Image.open(io.BytesIO(base64.b64decode(encoded, validate=True)))
+        assert picture.format == "PNG" and picture.width > 300 and picture.height > 100
+    assert 'src="http' not in page and "<script" not in page  # stands alone, offline
+
+
+def test_outcomes_per_seed_file_match_the_stored_outcomes(built: BuiltDataset) -> None:
+    run_id = built.first.run_id
+    page = render_html(read_run(built.path, run_id), generated_at="2026-01-01T00:00:00Z")
+    header, *rows = tables_of(page)["seed-files"][0]
+    per_file = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    con = duckdb.connect(str(built.path), read_only=True)
+    expected = con.execute(
+        "SELECT seed_file, count(*), count(*) FILTER (decision = 'kept'),"
+        " count(*) FILTER (outcome = 'not_found'), count(*) FILTER (outcome = 'suspended')"
+        " FROM handle_outcomes WHERE run_id = ? GROUP BY seed_file",
+        [run_id],
+    ).fetchall()
+    rejected = dict(
+        con.execute(
+            "SELECT seed_file, count(*) FROM seed_rejects WHERE run_id = ? GROUP BY ALL", [run_id]
+        ).fetchall()
+    )
+    con.close()
+    assert set(per_file) == {"ai.csv", "science.csv"} == {row[0] for row in expected}
+    for seed_file, handles, kept, not_found, suspended in expected:
+        shown = per_file[seed_file]
+        assert number(shown["handles"]) == handles
+        assert number(shown["kept"]) == kept
+        assert number(shown.get("not found", "0")) == not_found
+        assert number(shown.get("suspended", "0")) == suspended
+        assert shown["not-found rate"] == f"{not_found / handles:.1%}"
+        assert number(shown["rejected seed rows"]) == rejected.get(seed_file, 0)
+    assert rejected == {"ai.csv": 1}  # the seed file's one bad row is counted where it was
+
+
+def test_rate_limit_section_shows_the_waits_and_the_retry(built: BuiltDataset) -> None:
+    page = render_html(read_run(built.path, built.first.run_id), generated_at="x")
+    summary = {row[0]: row[1] for row in tables_of(page)["rate-limit"][0]}
+    assert number(summary["requests per window"]) == 3  # the server's limit
+    assert number(summary["batches that needed more than one request"]) == 1  # first one failed
+    assert number(summary["waits with no request in flight"]) >= 1  # 6 batches, 3 per window
+    assert float(summary["time spent waiting (s)"]) >= 0.5
+    assert number(summary["lowest quota left in a window"]) == 0
+
+
+def test_what_changed_lists_new_updated_and_departed_authors(built: BuiltDataset) -> None:
+    page = render_html(read_run(built.path, built.second.run_id), generated_at="x")
+    changed, departed = tables_of(page)["changes"]
+    rows = {row[0]: dict(zip(changed[0], row, strict=True)) for row in changed[1:]}
+    assert rows["Newbie"]["change"] == "new"
+    ada_before = FIRST_POPULATION["ada"]["public_metrics"]["followers_count"]
+    ada_now = SECOND_POPULATION["ada"]["public_metrics"]["followers_count"]
+    assert rows["Ada"]["change"] == "updated"
+    assert number(rows["Ada"]["followers before"]) == ada_before
+    assert number(rows["Ada"]["change in followers"]) == ada_now - ada_before
+    assert [row[:2] for row in departed[1:]] == [["alan", "below_threshold"]]
+    # the first run's report still lists Alan as new, though a later run removed him
+    first = tables_of(render_html(read_run(built.path, built.first.run_id), generated_at="x"))
+    alan = next(row for row in first["changes"][0] if row[0] == "Alan")
+    assert alan[-2:] == ["new", "no"]
+
+
+def test_a_run_without_requests_says_so(built: BuiltDataset) -> None:
+    data = read_run(built.path, built.first.run_id)
+    page = render_html(replace(data, batches=data.batches.clear()), generated_at="x")
+    assert "This run stored no batch." in page
+    assert "<h2>Funnel</h2>" in page
+
+
+def test_the_newest_run_is_the_default_and_an_unknown_run_is_a_clear_error(
+    built: BuiltDataset, tmp_path: Path
+) -> None:
+    assert read_run(built.path).run["run_id"] == built.second.run_id
+    with pytest.raises(StoreError, match=rf"no run 'nope'.*{built.second.run_id}"):
+        read_run(built.path, "nope")
+    with pytest.raises(StoreError, match="no dataset at"):
+        read_run(tmp_path / "missing.duckdb")
+
+
+def test_write_report_defaults_beside_the_dataset(built: BuiltDataset, tmp_path: Path) -> None:
+    written = write_report(built.path, tmp_path / "out" / "r.html", built.first.run_id)
+    assert written == tmp_path / "out" / "r.html"
+    assert built.first.run_id in written.read_text(encoding="utf-8")
+
+
+def test_funnel_stages_take_each_filter_off_in_turn() -> None:
+    counts = {"seed_rows": 10, "looked_up": 9, "found": 8, "below_threshold": 3, "brand": 1}
+    counts |= {"risk": 1, "banned": 1, "kept": 2, "invalid_records": 0, "new": 2}
+    stages = dict(funnel_stages(counts).iter_rows())
+    assert stages["above the entry threshold"] == 5
+    assert stages["not a brand / official"] == 4
+    assert stages["not risky"] == 3
+    assert stages["kept (not banned)"] == 2
+
+
+def test_batch_timeline_finds_the_time_no_request_was_in_flight() -> None:
+    batches = pl.DataFrame(
+        {
+            "batch_id": [0, 1, 2, 3],
+            "handles": [2, 2, 2, 1],
+            # 0 and 1 overlap (two workers); 2 waits 1.0 s after 1 answered; 3 follows at once
+            "requested_at": [
+                "2026-01-01T00:00:00.000Z",
+                "2026-01-01T00:00:00.100Z",
+                "2026-01-01T00:00:01.600Z",
+                "2026-01-01T00:00:01.700Z",
+            ],
+            "elapsed_s": [0.3, 0.5, 0.1, 0.1],
+        }
+    )
+    timeline = batch_timeline(batches)
+    assert timeline["start_s"].to_list() == [0.0, 0.1, 1.6, 1.7]
+    assert timeline["idle_before_s"].round(3).to_list() == [0.0, 0.0, 1.0, 0.0]
+    assert timeline.sort("done_s")["handles_done"].to_list() == [2, 4, 6, 7]
+
+
+def test_seed_file_outcomes_count_decisions_and_rates() -> None:
+    outcomes = pl.DataFrame(
+        {
+            "seed_file": ["a.csv", "a.csv", "a.csv", "a.csv", "b.csv"],
+            "outcome": ["found", "found", "not_found", "suspended", "found"],
+            "decision": ["kept", "brand", "not_found", "suspended", "kept"],
+        }
+    )
+    rejects = pl.DataFrame({"seed_file": ["b.csv", "c.csv"], "rejected": [2, 1]})
+    table = seed_file_outcomes(outcomes, rejects)
+    rows = {row["seed_file"]: row for row in table.iter_rows(named=True)}
+    assert rows["a.csv"]["handles"] == 4 and rows["a.csv"]["kept"] == 1
+    assert rows["a.csv"]["not_found_rate"] == 0.25 and rows["a.csv"]["suspended_rate"] == 0.25
+    assert rows["b.csv"]["rejected"] == 2
+    assert rows["c.csv"]["handles"] == 0 and rows["c.csv"]["rejected"] == 1  # all rows bad
+    assert table.columns[:6] == ["seed_file", "handles", "kept", "brand", "not_found", "suspended"]
