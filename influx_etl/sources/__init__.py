@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from influx_etl.config import LookupSettings
-from influx_etl.errors import ConfigError, SourceError
+from influx_etl.errors import ConfigError, LookupError_, SourceError
 from influx_etl.sources.base import (
     NOT_IN_FILE_DETAIL,
     PROBLEM_INVALID,
@@ -33,7 +33,6 @@ from influx_etl.sources.base import (
     BulkLookupSource,
     DatasetKind,
     HttpSource,
-    LookupError_,
     LookupProgress,
     LookupSource,
     PrefetchedSource,

@@ -56,7 +56,6 @@ from influx_etl.config import LOOKUP_ENDPOINTS, LookupSettings
 from influx_etl.errors import (
     BadRequestError,
     ConfigError,
-    LookupError_,
     RateLimitError,
     SourceError,
     TransportError,
