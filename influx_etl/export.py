@@ -215,7 +215,7 @@ def _jsonl_view(documents: pl.DataFrame) -> memoryview:
     if len(lines) == 0:
         return memoryview(b"")
     # The lines of an Arrow string array lie end to end in its data buffer: that buffer is the
-    # file (measured on 74k records, 81 MB: 0.1 s to copy it, against 0.6 s through a Python str).
+    # file, copied once (docs/performance.md, "Design choices").
     lines = lines.cast(pa.large_string())
     _, offsets, data = lines.buffers()
     assert offsets is not None and data is not None
@@ -472,9 +472,8 @@ class _ExportWriter:
                     self._parquet_schema,
                     compression="zstd",
                     compression_level=PARQUET_ZSTD_LEVEL,
-                    # zstd does better on most columns' plain values (ids, names, texts) than on
-                    # dictionaries: measured on 74k records, 9.6 MB and 0.17 s, against 10.3 MB
-                    # and 0.21 s with dictionaries (Polars' one-piece file: 9.5 MB)
+                    # zstd compresses plain ids, names and texts better than their dictionaries
+                    # (docs/performance.md, "Design choices")
                     use_dictionary=False,
                     write_statistics=True,
                 )
@@ -708,8 +707,7 @@ def _checked_slice(
     """The valid documents of the authors ranked in ``ranks`` (rows of
     :func:`influx_etl.score.rank_columns`), in that order, and their records."""
     with timing.stage("export.fetch"):
-        # one chunk: putting DuckDB's chunks in rank order took 0.12 s a slice, against 0.02 s
-        # (measured on 50k authors)
+        # one chunk: putting several chunks in rank order costs more than rechunking first
         authors = source.authors_with_ids(ranks.get_column("id")).rechunk()
     with timing.stage("export.rescore"):
         authors = score.with_ranks(score.composite_scored(authors, scoring), ranks)

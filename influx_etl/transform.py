@@ -292,8 +292,7 @@ def primary_language(text: pl.Expr) -> pl.Expr:
         counts.setdefault(script, text.str.count_matches(rf"\p{{{script}}}"))
     # The first script with the most letters, in this order (Latin first: no letters -> "en").
     # One list and its arg_max count each script once; comparing every count with their maximum
-    # counted them once per comparison (eager frames do not share subexpressions): measured on
-    # 80k synthetic profiles, 1.8 s -> 0.1 s.
+    # would count them once per comparison (eager frames do not share subexpressions).
     ordered = (("Latin", "en"), *SCRIPT_LANGUAGES)
     most = pl.concat_list([counts[script].cast(pl.Int64) for script, _ in ordered]).list.arg_max()
     return most.replace_strict(

@@ -190,9 +190,8 @@ def _date_time(text: pl.Expr) -> pl.Expr:
     """Where ``rfc3339_validator.validate_rfc3339(text.upper())`` holds: its regex, a year other
     than 0 and a day that exists in its month (ASCII texts only; the others are not cleared)."""
     # On ASCII text, upper-casing changes only a-z, and the regex's only letters are T and Z: a
-    # case-insensitive search is the same test without the upper-cased copy, which was made once
-    # per use (6.6 ms -> 4.6 ms per date field of 37k records). Upper-casing leaves the date's
-    # digits and dashes as they are.
+    # case-insensitive search is the same test without an upper-cased copy per use. Upper-casing
+    # leaves the date's digits and dashes as they are.
     # the calendar check by the date parser: 2023-02-29 and 2025-04-31 do not parse
     date = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     ascii_only = ~text.str.contains(r"[^\x00-\x7f]")
@@ -638,8 +637,7 @@ def compile_schemas(schemas: Sequence[Mapping[str, Any]]) -> CompiledSchemas:
     witness = _dtype(shape, "$")
     assert isinstance(witness, pl.Struct)
     # the top-level members are read as the decoded frame's columns rather than as fields of
-    # the wide document struct: the bundled schema's expression on 18 records 16 ms -> 11 ms,
-    # on 37k records 48 ms -> 37 ms
+    # the wide document struct, which is faster (docs/performance.md, "Design choices")
     document = pl.col(_DOCUMENT)
     valid = _all(
         _valid(schema, document, shape, _schema_name(schema, index), lambda name: pl.col(name))
