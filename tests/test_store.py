@@ -500,3 +500,49 @@ def test_the_staged_authors_do_not_outlive_the_run(store: Store) -> None:
     ).fetchall()
     assert staged == [(0,)]
     assert store.authors()["handle"].to_list() == ["alice"]
+
+
+def test_one_id_answering_two_handles_keeps_one_author_and_marks_the_other(store: Store) -> None:
+    """Both handles found with id 1 (in two chunks); the batches were fetched at different
+    times: the later fetch keeps the id, the other handle is ``duplicate_id`` naming it."""
+    store.begin_run("r1", "2026-01-01T00:00:00Z", "x-api", {})
+    for batch_id, at in ((0, "2026-01-01T00:00:05Z"), (1, "2026-01-01T00:00:09Z")):
+        answer = RawBatch(batch_id, (), at, 200, "{}", default_origin="x-api-v2")
+        store.save_raw_batch("r1", answer)
+
+    def found(handle: str, batch_id: int) -> pl.DataFrame:
+        row = outcomes((handle, "found", "kept", "1"), ("carol", "found", "kept", "3"))
+        return row.with_columns(batch_id=pl.lit(batch_id, pl.Int64), username=pl.col("handle"))
+
+    with store.run_integration("r1") as integration:
+        integration.add_outcomes(found("NewName", 1).head(1))
+        integration.add_authors(authors(author("1", "NewName")), part=0)
+        integration.add_outcomes(found("old_name", 0))
+        integration.add_authors(authors(author("1", "old_name"), author("3", "carol")), part=1)
+        assert integration.settle() == 1
+        assert integration.keep_settled_authors().is_empty()
+        counts = integration.counts()
+        assert counts.outcomes == {"found": 2, "duplicate_id": 1}
+        result = integration.merge_authors(NO_REJECTS)
+    assert result.new == 2
+    assert store.authors().select("id", "handle").rows() == [("1", "NewName"), ("3", "carol")]
+    stored = store.handle_outcomes("r1").sort("handle_key")
+    loser = stored.filter(pl.col("handle_key") == "old_name").row(0, named=True)
+    assert (loser["outcome"], loser["decision"]) == ("duplicate_id", "duplicate_id")
+    assert "@NewName" in loser["outcome_detail"] and "id 1" in loser["outcome_detail"]
+    assert stored.height == 3  # every handle keeps an outcome
+
+
+def test_the_answer_whose_username_is_the_handle_asked_for_keeps_the_id(store: Store) -> None:
+    """Fetched together (no raw batch times): the username decides before the handle order."""
+    asked = outcomes(("alpha", "found", "kept", "1"), ("beta", "found", "kept", "1"))
+    asked = asked.with_columns(username=pl.Series(["someone_else", "Beta"]))
+    with store.run_integration("r1") as integration:
+        integration.add_outcomes(asked)
+        integration.add_authors(authors(author("1", "alpha"), author("1", "beta")))
+        assert integration.settle() == 1
+        integration.keep_settled_authors()
+        integration.merge_authors(NO_REJECTS)
+    assert store.authors().select("id", "handle").rows() == [("1", "beta")]
+    decisions = dict(store.handle_outcomes("r1").select("handle_key", "decision").rows())
+    assert decisions == {"alpha": "duplicate_id", "beta": "kept"}
