@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from influx_etl.errors import StoreError
 from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES_SCHEMA, SEED_REJECTS_SCHEMA
 from influx_etl.sources import RawBatch
 from influx_etl.store import ROW_GROUP_ROWS, SCHEMA_VERSION, Store
+from tests.conftest import REPO_ROOT
 
 
 def author(user_id: str, handle: str, followers: int = 100_000, **changes: Any) -> dict[str, Any]:
@@ -546,3 +550,96 @@ def test_the_answer_whose_username_is_the_handle_asked_for_keeps_the_id(store: S
     assert store.authors().select("id", "handle").rows() == [("1", "beta")]
     decisions = dict(store.handle_outcomes("r1").select("handle_key", "decision").rows())
     assert decisions == {"alpha": "duplicate_id", "beta": "kept"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_constraint_failure_names_its_cause_and_leaves_the_file_byte_identical(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "influx.duckdb"
+    with Store.open(path, "live") as store:
+        store.integrate(
+            "r1", outcomes(("alice", "found", "kept", "1")), authors(author("1", "alice")),
+            NO_IDS, NO_REJECTS,
+        )  # fmt: skip
+    before = _sha256(path)
+    with Store.open(path, "live") as store, pytest.raises(StoreError) as caught:
+        # the same id twice among the staged authors: the merge's INSERT breaks the key
+        store.integrate(
+            "r2", outcomes(("bob", "found", "kept", "2")),
+            authors(author("2", "bob"), author("2", "bobby")), NO_IDS, NO_REJECTS,
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "integrating run r2" in message
+    assert "Constraint Error" in message and "table authors" in message
+    assert "Current transaction is aborted" not in message
+    assert isinstance(caught.value.__cause__, duckdb.ConstraintException)
+    assert _sha256(path) == before
+
+
+_FILE_TOO_LARGE = """
+import resource, signal, sys
+from pathlib import Path
+import polars as pl
+from influx_etl.errors import StoreError
+from influx_etl.store import Store
+from tests.test_store import NO_IDS, NO_REJECTS, author, authors, outcomes
+
+path = Path(sys.argv[1])
+many = pl.DataFrame(
+    [author(str(i), f"user{i}", description="x" * 200) for i in range(2, 20_000)],
+    schema=authors().schema,
+)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+with Store.open(path, "live") as store:
+    # no file may grow past the dataset's size: the run's write-ahead log cannot be written
+    size = path.stat().st_size
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+    try:
+        store.integrate("r2", outcomes(), many, NO_IDS, NO_REJECTS)
+    except StoreError as exc:
+        print(exc)
+        sys.exit(3)
+"""
+
+
+def test_a_write_that_finds_no_room_names_its_cause_and_leaves_the_file_byte_identical(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "influx.duckdb"
+    with Store.open(path, "live") as store:
+        store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
+    before = _sha256(path)
+    result = subprocess.run(
+        [sys.executable, "-c", _FILE_TOO_LARGE, str(path)],
+        capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "integrating run r2" in result.stdout and "File too large" in result.stdout
+    assert _sha256(path) == before
+    with Store.open(path, "live") as store:  # and the dataset opens as it was
+        assert store.authors()["id"].to_list() == ["1"]
+
+
+def test_a_dataset_another_process_holds_is_refused_naming_that_process(tmp_path: Path) -> None:
+    path = tmp_path / "influx.duckdb"
+    Store.open(path, "live").close()
+    hold = "import sys; import duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold + "; sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        for opening in (lambda: Store.open(path, "live"), lambda: Store.open_existing(path)):
+            with pytest.raises(StoreError) as caught:
+                opening()
+            assert str(caught.value) == (
+                f"another influx run (PID {holder.pid}) holds {path}; wait for it, or use "
+                "another --data-dir"
+            )
+    finally:
+        holder.communicate("")
