@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -624,22 +626,30 @@ def test_a_write_that_finds_no_room_names_its_cause_and_leaves_the_file_byte_ide
         assert store.authors()["id"].to_list() == ["1"]
 
 
-def test_a_dataset_another_process_holds_is_refused_naming_that_process(tmp_path: Path) -> None:
-    path = tmp_path / "influx.duckdb"
-    Store.open(path, "live").close()
-    hold = "import sys; import duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True)"
+@contextmanager
+def held_by_another_process(path: Path) -> Iterator[int]:
+    """``path`` opened for writing by another process (a DuckDB file lock) while the block
+    runs; yields that process's PID."""
+    hold = "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True)"
     holder = subprocess.Popen(
         [sys.executable, "-c", hold + "; sys.stdin.read()", str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield holder.pid
+    finally:
+        holder.communicate("")
+
+
+def test_a_dataset_another_process_holds_is_refused_naming_that_process(tmp_path: Path) -> None:
+    path = tmp_path / "influx.duckdb"
+    Store.open(path, "live").close()
+    with held_by_another_process(path) as pid:
         for opening in (lambda: Store.open(path, "live"), lambda: Store.open_existing(path)):
             with pytest.raises(StoreError) as caught:
                 opening()
             assert str(caught.value) == (
-                f"another influx run (PID {holder.pid}) holds {path}; wait for it, or use "
+                f"another influx run (PID {pid}) holds {path}; wait for it, or use "
                 "another --data-dir"
             )
-    finally:
-        holder.communicate("")

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
 from influx_etl.cli.harvest import config_from_options, main
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
+from tests.test_store import held_by_another_process
 
 HANDLES = [f"member{i:02d}" for i in range(30)]
 POPULATION = {
@@ -213,21 +213,13 @@ def test_a_second_run_on_a_held_dataset_stops_naming_the_first(tmp_path: Path) -
     dataset = data_dir / "influx.duckdb"
     data_dir.mkdir()
     duckdb.connect(str(dataset)).close()
-    hold = "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True)"
-    first = subprocess.Popen(
-        [sys.executable, "-c", hold + "; sys.stdin.read()", str(dataset)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert first.stdout is not None and first.stdout.readline().strip() == "ready"
+    with held_by_another_process(dataset) as pid:
         second = subprocess.run(
             _bulk_prefetched(users_file, ["member01"], data_dir),
             env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-    finally:
-        first.communicate("")
     assert second.returncode == 1
     assert second.stderr == (
-        f"error: another influx run (PID {first.pid}) holds {dataset}; wait for it, or use "
+        f"error: another influx run (PID {pid}) holds {dataset}; wait for it, or use "
         "another --data-dir\n"
     )
