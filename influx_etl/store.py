@@ -948,8 +948,7 @@ class Store:
             raise StoreError("a ban needs a reason (ban_reason), e.g. 'asked to be removed'")
         key = handle.lstrip("@").lower()
         con = self._con
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"{self.path}: banning @{key}"):
             rows = con.execute("SELECT id FROM authors WHERE handle_key = ?", [key]).fetchall()
             user_id = str(rows[0][0]) if rows else None
             con.execute(
@@ -957,10 +956,6 @@ class Store:
                 [key, user_id, banned_at, reason.strip()],
             )
             con.execute("DELETE FROM authors WHERE handle_key = ?", [key])
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot ban @{key}: {exc}") from None
         return user_id is not None
 
     def banned(self) -> pl.DataFrame:
@@ -1059,8 +1054,7 @@ class Store:
                 f"understands ({SCHEMA_VERSION}): upgrade influx_etl"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            try:
-                self._con.execute("BEGIN TRANSACTION")
+            with self._transaction(f"migrating {self.path} to schema {target}"):
                 self._con.execute(_MIGRATIONS[target])
                 if target == 1:
                     self._con.execute("INSERT INTO dataset_info VALUES ('kind', ?)", [self.kind])
@@ -1068,12 +1062,6 @@ class Store:
                     "INSERT OR REPLACE INTO dataset_info VALUES ('schema_version', ?)",
                     [str(target)],
                 )
-                self._con.execute("COMMIT")
-            except duckdb.Error as exc:
-                self._con.execute("ROLLBACK")
-                raise StoreError(
-                    f"migrating {self.path} to schema {target} failed: {exc}"
-                ) from None
 
     def _check_kind(self) -> None:
         stored = self._info("kind")
@@ -1132,16 +1120,12 @@ class Store:
         con = self._con
         con.register("new_qa_verdicts", rows)
         try:
-            con.execute("BEGIN TRANSACTION")
-            columns = ", ".join(QA_VERDICTS_SCHEMA)
-            con.execute(
-                f"INSERT OR REPLACE INTO qa_verdicts ({columns}) "
-                f"SELECT {columns} FROM new_qa_verdicts"
-            )
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot record QA verdicts: {exc}") from None
+            with self._transaction(f"{self.path}: recording QA verdicts"):
+                columns = ", ".join(QA_VERDICTS_SCHEMA)
+                con.execute(
+                    f"INSERT OR REPLACE INTO qa_verdicts ({columns}) "
+                    f"SELECT {columns} FROM new_qa_verdicts"
+                )
         finally:
             con.unregister("new_qa_verdicts")
         return rows.height
