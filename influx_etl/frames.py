@@ -18,8 +18,10 @@ def _schema(columns: Mapping[str, PolarsDataType]) -> pl.Schema:
     return pl.Schema(columns)
 
 
-OUTCOMES: Final = ("found", "not_found", "suspended", "invalid", "failed")
-"""Per-handle lookup outcomes. Every seed handle ends a run with exactly one of them."""
+OUTCOMES: Final = ("found", "not_found", "suspended", "invalid", "failed", "duplicate_id")
+"""Per-handle lookup outcomes. Every seed handle ends a run with exactly one of them.
+``duplicate_id``: found, but the user id answered another handle of the run too, which keeps it
+(:meth:`influx_etl.store.RunIntegration.settle`; the detail names that handle)."""
 
 ORIGINS: Final = ("x-api-v2", "recorded", "synthetic", "prefetched", "imported")
 """Where a profile came from. ``synthetic`` profiles are fabricated by the embedded API server and
@@ -102,7 +104,8 @@ RULE_COLUMNS: Final = _schema(
         "risk_excluded": pl.Boolean,
         "risk_excluding_flags": pl.List(pl.String),  # auto_exclude flags matched
         "risk_multi_flag_threshold": pl.Int64,  # processing_rules.multi_flag_threshold
-        "decision": pl.String,  # kept | below_threshold | brand | risk | <outcome when not found>
+        # kept | below_threshold | brand | risk | banned | <outcome when not found | duplicate_id>
+        "decision": pl.String,
     }
 )
 

@@ -33,8 +33,9 @@ Integration of a run is one transaction: a failed run leaves ``authors`` exactly
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -113,6 +114,81 @@ and FSST compression, whose cost is paid on every insert: a million-profile run 
 record its seeds, against 0.52-0.53 s and 0.34 s uncompressed (the whole run 9.3-9.6 s ->
 8.6-8.9 s). The price is disk: the dataset file after that run was 142 MB instead of 88 MB. The
 authors table, the dataset itself, keeps DuckDB's compression."""
+
+
+class _TracedConnection:
+    """A DuckDB connection that remembers the first statement that failed since
+    :meth:`forget_failure`: an error is reported with the statement (and table) it came from,
+    not with whatever ran after it on the aborted transaction."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.raw = connection
+        self.failed: tuple[str, duckdb.Error] | None = None
+
+    def forget_failure(self) -> None:
+        self.failed = None
+
+    def note_failure(self, statement: str, error: duckdb.Error) -> None:
+        if self.failed is None:
+            self.failed = (statement, error)
+
+    def execute(
+        self, sql: str, params: list[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.raw.execute(sql, params)
+        except duckdb.Error as exc:
+            self.note_failure(sql, exc)
+            raise
+
+    def sql(
+        self, sql: str, params: list[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        try:
+            return self.raw.sql(sql, params=params)
+        except duckdb.Error as exc:
+            self.note_failure(sql, exc)
+            raise
+
+    def register(self, name: str, frame: pl.DataFrame) -> None:
+        self.raw.register(name, frame)
+
+    def unregister(self, name: str) -> None:
+        # on an aborted transaction this raises too; the first error is what counts
+        with suppress(duckdb.Error):
+            self.raw.unregister(name)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+_STATEMENT_TABLE = re.compile(
+    r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|ALTER\s+TABLE|"
+    r"CREATE(?:\s+OR\s+REPLACE)?(?:\s+TEMP)?\s+(?:TABLE|VIEW)|DROP\s+(?:TABLE|VIEW)"
+    r"(?:\s+IF\s+EXISTS)?|FROM)\s+(\w+)",
+    re.IGNORECASE,
+)
+
+
+def _statement_summary(statement: str) -> str:
+    """``statement`` on one line, shortened, with the table it writes (or reads) named."""
+    text = " ".join(statement.split())
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    table = _STATEMENT_TABLE.search(text)
+    where = f"table {table.group(1)}, " if table else ""
+    return f"{where}statement `{shown}`"
+
+
+def _first_duckdb_error(error: BaseException | None) -> duckdb.Error | None:
+    """The earliest DuckDB error in ``error``'s chain (causes and contexts)."""
+    first = None
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, duckdb.Error):
+            first = error
+        error = error.__cause__ or error.__context__
+    return first
 
 
 def _slices(frame: pl.DataFrame, rows: int, keep_together: str | None) -> Iterator[pl.DataFrame]:
@@ -351,7 +427,8 @@ class RunIntegration:
         )
 
     def settle(self) -> int:
-        """Keep one outcome per handle, the last added; returns how many were dropped."""
+        """Keep one outcome per handle, the last added, and one ``found`` outcome per user id
+        (:meth:`_mark_duplicate_ids`); returns how many outcomes were dropped or marked."""
         self.flush_outcomes()
         duplicates = self.store._count(
             "SELECT count(*) - count(DISTINCT handle_key) FROM handle_outcomes WHERE run_id = ?",
@@ -364,6 +441,39 @@ class RunIntegration:
                 "  SELECT max(rowid) FROM handle_outcomes WHERE run_id = $run GROUP BY handle_key)",
                 {"run": self.run_id},
             )
+        return duplicates + self._mark_duplicate_ids()
+
+    def _mark_duplicate_ids(self) -> int:
+        """One user id answering several handles of the run (one account under two handles: a
+        rename between two fetches, a file assembled from two exports): the id stays with one
+        handle, the others get the outcome ``duplicate_id`` (their detail names the handle that
+        kept it). The rule: the answer whose ``username`` is the handle asked for (ignoring
+        case) wins; otherwise the latest fetched (its batch's request time); answers fetched
+        together (one document, one prefetched file) go to the handle that sorts first."""
+        run = {"run": self.run_id}
+        found = "FROM handle_outcomes WHERE run_id = $run AND outcome = 'found' AND id IS NOT NULL"
+        duplicates = self.store._count(f"SELECT count(*) - count(DISTINCT id) {found}", run)
+        if not duplicates:
+            return 0
+        # a replay's batches are the replayed run's
+        raw_run = "coalesce((SELECT json_extract_string(args, '$.replay_of') FROM runs "
+        raw_run += "WHERE run_id = $run), $run)"
+        self._con.execute(
+            "UPDATE handle_outcomes SET outcome = 'duplicate_id', decision = 'duplicate_id', "
+            "outcome_detail = format('id {} is kept by @{}, which the lookup answered with it "
+            "too (one author per id)', ranked.id, ranked.keeper) "
+            "FROM (SELECT o.rowid AS row_id, o.id, row_number() OVER same_id AS place, "
+            "  first_value(o.handle) OVER same_id AS keeper "
+            "  FROM handle_outcomes o LEFT JOIN raw_lookups r "
+            f"   ON r.run_id = {raw_run} AND r.batch_id = o.batch_id "
+            "  WHERE o.run_id = $run AND o.outcome = 'found' AND o.id IN ("
+            f"   SELECT id {found} GROUP BY id HAVING count(*) > 1) "
+            "  WINDOW same_id AS (PARTITION BY o.id ORDER BY "
+            "   (lower(o.username) = o.handle_key) DESC NULLS LAST, "
+            "   r.requested_at DESC NULLS LAST, o.handle_key)) ranked "
+            "WHERE handle_outcomes.rowid = ranked.row_id AND ranked.place > 1",
+            run,
+        )
         return duplicates
 
     def keep_settled_authors(self) -> pl.DataFrame:
@@ -505,6 +615,24 @@ class RunIntegration:
         )
 
 
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
+
+
+def _connected(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to ``path``. DuckDB lets one process write a file at a time: a
+    file another process holds is refused at once, naming that process's PID."""
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        holder = _LOCK_HOLDER.search(str(exc))
+        if holder is not None:
+            raise StoreError(
+                f"another influx run (PID {holder.group(1)}) holds {path}; wait for it, or use "
+                "another --data-dir"
+            ) from exc
+        raise StoreError(f"cannot open dataset {path}: {exc}") from exc
+
+
 class Store:
     """A DuckDB dataset file. Open with :meth:`open`; use as a context manager."""
 
@@ -513,7 +641,7 @@ class Store:
     ) -> None:
         self.path = path
         self.kind = kind
-        self._con = connection
+        self._con = _TracedConnection(connection)
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r}, kind={self.kind!r})"
@@ -524,9 +652,9 @@ class Store:
         ``memory_limit`` (e.g. ``1GB``) caps DuckDB's memory, which then spills to disk."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path))
-        except (OSError, duckdb.Error) as exc:
+        except OSError as exc:
             raise StoreError(f"cannot open dataset {path}: {exc}") from None
+        con = _connected(path)
         if memory_limit is not None:
             try:
                 quoted = memory_limit.replace("'", "''")  # SET takes no parameters
@@ -549,11 +677,12 @@ class Store:
         read or edit a dataset rather than run lookups)."""
         if not path.is_file():
             raise StoreError(f"no dataset at {path} (run influx-harvest first, or pass --dataset)")
+        con = _connected(path)
         try:
-            con = duckdb.connect(str(path))
             rows = con.execute("SELECT value FROM dataset_info WHERE key = 'kind'").fetchall()
             con.close()
         except duckdb.Error as exc:
+            con.close()
             raise StoreError(f"{path} is not an influx dataset: {exc}") from None
         kind = str(rows[0][0]) if rows else ""
         if kind not in ("live", "simulated"):
@@ -573,6 +702,46 @@ class Store:
     def schema_version(self) -> int:
         return int(self._info("schema_version") or 0)
 
+    @contextmanager
+    def _transaction(self, what: str, *, timed_commit: bool = False) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back when it raises.
+
+        A DuckDB error inside becomes a :class:`StoreError` saying ``what`` failed, with the
+        *first* DuckDB error's own text and the statement and table it came from, raised
+        ``from`` that error: what failed after it on the aborted transaction (a cleanup, the
+        rollback itself) never replaces it. Any other exception is re-raised as it is. With
+        ``timed_commit`` the COMMIT is timed as stage ``commit``."""
+        con = self._con
+        con.forget_failure()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            yield
+            with timing.stage("commit") if timed_commit else nullcontext():
+                con.execute("COMMIT")
+        except BaseException as exc:
+            failed = con.failed
+            rollback = self._rollback()
+            first = failed[1] if failed else _first_duckdb_error(exc)
+            if first is None or not isinstance(exc, duckdb.Error | StoreError):
+                raise
+            statement = _statement_summary(failed[0]) if failed else "no statement recorded"
+            raise StoreError(
+                f"{what} failed: {first} ({statement}); nothing of it was written{rollback}"
+            ) from first
+
+    def _rollback(self) -> str:
+        """Roll the open transaction back; what to add to the error when that fails too."""
+        try:
+            self._con.raw.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            if "no transaction is active" in str(exc):  # a failed COMMIT rolled back already
+                return ""
+            return (
+                f"; the rollback failed too ({exc}): the uncommitted changes are dropped when "
+                "the dataset is closed"
+            )
+        return ""
+
     # -- runs -------------------------------------------------------------------------------
 
     def begin_run(
@@ -589,8 +758,7 @@ class Store:
     ) -> None:
         """Record a new run and its batched seeds (RUN_SEEDS_SCHEMA), in one transaction."""
         con = self._con
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"recording run {run_id} in {self.path}"):
             con.execute(
                 "INSERT INTO runs (run_id, started_at, status, source, fingerprint, args, "
                 "operator, rules_versions) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -610,10 +778,6 @@ class Store:
                     seeds.select(list(RUN_SEEDS_SCHEMA)),
                     {"run": run_id},
                 )
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot record run {run_id}: {exc}") from None
 
     def unfinished_run(self, fingerprint: str) -> str | None:
         """The newest run with this fingerprint that did not settle every handle — killed,
@@ -701,7 +865,6 @@ class Store:
         (``batch_id``, ``handle``; the handles in order) answered by ``answer`` (a bulk source's
         :meth:`~influx_etl.sources.BulkLookupSource.bulk_answer`). The batches are new: a batch
         id stored before is an error, not replaced (a resumed run numbers its batches on)."""
-        con = self._con
         params = {
             "run": run_id,
             "requested_at": answer.requested_at,
@@ -715,8 +878,7 @@ class Store:
         handles = batches.select("batch_id", "handle")
         if not handles.get_column("batch_id").is_sorted():
             handles = handles.sort("batch_id", maintain_order=True)
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"{self.path}: cannot store raw lookups of run {run_id}"):
             for rows in _slices(handles, INSERT_SLICE_ROWS, "batch_id"):
                 # the lists made by Polars: DuckDB's list(handle ORDER BY ...) GROUP BY took
                 # 0.35 s of a million handles, Polars 0.02 s (and a plain INSERT, 0.09 s, is
@@ -728,12 +890,6 @@ class Store:
                     rows.group_by("batch_id", maintain_order=True).agg("handle"),
                     params,
                 )
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(
-                f"{self.path}: cannot store raw lookups of run {run_id}: {exc}"
-            ) from None
 
     def raw_lookups(self, run_id: str) -> pl.DataFrame:
         """The run's raw batches, with the columns :func:`influx_etl.lookup.profiles` reads."""
@@ -771,8 +927,7 @@ class Store:
         rolled back if it raises: a failed run leaves the dataset exactly as it was. A resumed
         run's outcomes replace those of its first attempt."""
         con = self._con
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"integrating run {run_id} into {self.path}", timed_commit=True):
             con.execute("DELETE FROM handle_outcomes WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM seed_rejects WHERE run_id = ?", [run_id])
             integration = RunIntegration(self, run_id)
@@ -780,14 +935,6 @@ class Store:
             integration.flush_outcomes()
             # the staged authors are merged by now: not kept in memory (or spilled) after the run
             con.execute("DROP TABLE IF EXISTS run_authors")
-            with timing.stage("commit"):
-                con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(f"integrating run {run_id} into {self.path} failed: {exc}") from None
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     # -- bans, snapshots, seed files ----------------------------------------------------------
 
@@ -801,8 +948,7 @@ class Store:
             raise StoreError("a ban needs a reason (ban_reason), e.g. 'asked to be removed'")
         key = handle.lstrip("@").lower()
         con = self._con
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"{self.path}: banning @{key}"):
             rows = con.execute("SELECT id FROM authors WHERE handle_key = ?", [key]).fetchall()
             user_id = str(rows[0][0]) if rows else None
             con.execute(
@@ -810,10 +956,6 @@ class Store:
                 [key, user_id, banned_at, reason.strip()],
             )
             con.execute("DELETE FROM authors WHERE handle_key = ?", [key])
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot ban @{key}: {exc}") from None
         return user_id is not None
 
     def banned(self) -> pl.DataFrame:
@@ -912,8 +1054,7 @@ class Store:
                 f"understands ({SCHEMA_VERSION}): upgrade influx_etl"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            try:
-                self._con.execute("BEGIN TRANSACTION")
+            with self._transaction(f"migrating {self.path} to schema {target}"):
                 self._con.execute(_MIGRATIONS[target])
                 if target == 1:
                     self._con.execute("INSERT INTO dataset_info VALUES ('kind', ?)", [self.kind])
@@ -921,12 +1062,6 @@ class Store:
                     "INSERT OR REPLACE INTO dataset_info VALUES ('schema_version', ?)",
                     [str(target)],
                 )
-                self._con.execute("COMMIT")
-            except duckdb.Error as exc:
-                self._con.execute("ROLLBACK")
-                raise StoreError(
-                    f"migrating {self.path} to schema {target} failed: {exc}"
-                ) from None
 
     def _check_kind(self) -> None:
         stored = self._info("kind")
@@ -958,8 +1093,13 @@ class Store:
             # DuckDB finds ``new_rows`` by its name in this function (a replacement scan). Not
             # ``register``: inside a transaction a registered frame stays in memory until the
             # transaction ends, unregistered or not (measured: 43 inserts of 250k outcome rows
-            # in one transaction, 1.9 GB against 0.5 GB).
-            self._con.execute(sql, params)
+            # in one transaction, 1.9 GB against 0.5 GB). The scan looks in the calling frame
+            # only: the raw connection is called here.
+            try:
+                self._con.raw.execute(sql, params)
+            except duckdb.Error as exc:
+                self._con.note_failure(sql, exc)
+                raise
             del new_rows
 
     def _frame(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
@@ -980,16 +1120,12 @@ class Store:
         con = self._con
         con.register("new_qa_verdicts", rows)
         try:
-            con.execute("BEGIN TRANSACTION")
-            columns = ", ".join(QA_VERDICTS_SCHEMA)
-            con.execute(
-                f"INSERT OR REPLACE INTO qa_verdicts ({columns}) "
-                f"SELECT {columns} FROM new_qa_verdicts"
-            )
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot record QA verdicts: {exc}") from None
+            with self._transaction(f"{self.path}: recording QA verdicts"):
+                columns = ", ".join(QA_VERDICTS_SCHEMA)
+                con.execute(
+                    f"INSERT OR REPLACE INTO qa_verdicts ({columns}) "
+                    f"SELECT {columns} FROM new_qa_verdicts"
+                )
         finally:
             con.unregister("new_qa_verdicts")
         return rows.height
@@ -1000,9 +1136,10 @@ class Store:
         For records that come from outside this dataset's lookups (``influx import``): every
         column is compared, ``sources`` included, so a record already stored as given is
         ``unchanged`` and importing the same records again changes nothing. Banned authors are
-        skipped (``banned``). An author whose handle (ignoring case) belongs to another id here,
-        or a live dataset given a profile of the embedded server (origin ``recorded`` or
-        ``synthetic``, or an ``influx-api-sim:`` source), raises StoreError and changes nothing.
+        skipped (``banned``). An author whose handle (ignoring case) belongs to another id here
+        (one not given another handle by these authors: a swap is fine), or a live dataset given
+        a profile of the embedded server (origin ``recorded`` or ``synthetic``, or an
+        ``influx-api-sim:`` source), raises StoreError and changes nothing.
         Each author written gets a metrics snapshot at its ``last_refresh_at``.
         """
         from_server = pl.col("origin").is_in(["recorded", "synthetic"]) | pl.col(
@@ -1024,59 +1161,53 @@ class Store:
         con = self._con
         con.register("upsert_arriving", arriving)
         try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE upserting AS SELECT * FROM upsert_arriving "
-                "WHERE id NOT IN (SELECT id FROM banned_authors WHERE id IS NOT NULL) "
-                "AND handle_key NOT IN (SELECT handle_key FROM banned_authors)"
-            )
-            banned = arriving.height - self._count("SELECT count(*) FROM upserting")
-            taken = con.execute(
-                "SELECT u.handle, a.id FROM upserting u JOIN authors a "
-                "ON a.handle_key = u.handle_key AND a.id <> u.id ORDER BY u.handle_key LIMIT 3"
-            ).fetchall()
-            if taken:
-                held = ", ".join(f"@{handle} (held by id {holder})" for handle, holder in taken)
-                raise StoreError(
-                    f"{self.path}: handle(s) already belong to other authors: {held}; "
-                    "nothing was written"
+            with self._transaction(f"upserting authors (run {run_id}) into {self.path}"):
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE upserting AS SELECT * FROM upsert_arriving "
+                    "WHERE id NOT IN (SELECT id FROM banned_authors WHERE id IS NOT NULL) "
+                    "AND handle_key NOT IN (SELECT handle_key FROM banned_authors)"
                 )
-            new = self._count(
-                "SELECT count(*) FROM upserting WHERE id NOT IN (SELECT id FROM authors)"
-            )
-            updated = self._count(
-                f"SELECT count(*) FROM authors a JOIN upserting u USING (id) WHERE {changed}"
-            )
-            assignments = ", ".join(f"{c} = u.{c}" for c in columns if c != "id")
-            con.execute(
-                f"UPDATE authors a SET {assignments}, last_changed_run = ?, "
-                f"last_checked_at = u.last_refresh_at FROM upserting u "
-                f"WHERE a.id = u.id AND ({changed})",
-                [run_id],
-            )
-            listed = ", ".join(columns)
-            con.execute(
-                f"INSERT INTO authors ({listed}, first_seen_run, last_changed_run, "
-                f"last_checked_at) SELECT {listed}, ?, ?, last_refresh_at FROM upserting "
-                "WHERE id NOT IN (SELECT id FROM authors)",
-                [run_id, run_id],
-            )
-            con.execute(
-                f"INSERT OR IGNORE INTO author_snapshots (id, fetched_at, run_id, handle, "
-                f"{metrics}, media_count, score) SELECT id, last_refresh_at, ?, handle, "
-                f"{metrics}, media_count, score FROM upserting WHERE last_refresh_at IS NOT NULL",
-                [run_id],
-            )
-            con.execute("DROP TABLE upserting")
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(
-                f"upserting authors (run {run_id}) into {self.path} failed: {exc}"
-            ) from None
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+                banned = arriving.height - self._count("SELECT count(*) FROM upserting")
+                taken = con.execute(
+                    "SELECT u.handle, a.id FROM upserting u JOIN authors a "
+                    "ON a.handle_key = u.handle_key AND a.id <> u.id "
+                    # a holder given another handle here frees this one (two authors swapped)
+                    "WHERE a.id NOT IN (SELECT id FROM upserting) ORDER BY u.handle_key LIMIT 3"
+                ).fetchall()
+                if taken:
+                    held = ", ".join(f"@{handle} (held by id {holder})" for handle, holder in taken)
+                    raise StoreError(
+                        f"{self.path}: handle(s) already belong to other authors: {held}; "
+                        "nothing was written"
+                    )
+                new = self._count(
+                    "SELECT count(*) FROM upserting WHERE id NOT IN (SELECT id FROM authors)"
+                )
+                updated = self._count(
+                    f"SELECT count(*) FROM authors a JOIN upserting u USING (id) WHERE {changed}"
+                )
+                assignments = ", ".join(f"{c} = u.{c}" for c in columns if c != "id")
+                con.execute(
+                    f"UPDATE authors a SET {assignments}, last_changed_run = ?, "
+                    f"last_checked_at = u.last_refresh_at FROM upserting u "
+                    f"WHERE a.id = u.id AND ({changed})",
+                    [run_id],
+                )
+                listed = ", ".join(columns)
+                con.execute(
+                    f"INSERT INTO authors ({listed}, first_seen_run, last_changed_run, "
+                    f"last_checked_at) SELECT {listed}, ?, ?, last_refresh_at FROM upserting "
+                    "WHERE id NOT IN (SELECT id FROM authors)",
+                    [run_id, run_id],
+                )
+                con.execute(
+                    f"INSERT OR IGNORE INTO author_snapshots (id, fetched_at, run_id, handle, "
+                    f"{metrics}, media_count, score) SELECT id, last_refresh_at, ?, handle, "
+                    f"{metrics}, media_count, score FROM upserting "
+                    "WHERE last_refresh_at IS NOT NULL",
+                    [run_id],
+                )
+                con.execute("DROP TABLE upserting")
         finally:
             con.unregister("upsert_arriving")
         unchanged = arriving.height - banned - new - updated

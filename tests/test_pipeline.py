@@ -567,3 +567,116 @@ def test_a_prefetched_file_decided_in_chunks_gives_the_whole_files_dataset(
     assert _dataset_tables(chunked.dataset) == _dataset_tables(whole.dataset)
     handles = {record["handle"] for record in exported(chunked.export_dir)}
     assert "Rising" in handles and "Fading" not in handles
+
+
+# -- one user id under two handles ---------------------------------------------------------------
+
+
+def _outcome_rows(dataset: Path, run_id: str) -> dict[str, tuple[str, str | None, str | None]]:
+    con = duckdb.connect(str(dataset), read_only=True)
+    rows = con.execute(
+        "SELECT handle_key, outcome, id, outcome_detail FROM handle_outcomes WHERE run_id = ?",
+        [run_id],
+    ).fetchall()
+    con.close()
+    return {handle: (outcome, user_id, detail) for handle, outcome, user_id, detail in rows}
+
+
+def _stored_authors(dataset: Path) -> list[tuple[str, str]]:
+    con = duckdb.connect(str(dataset), read_only=True)
+    rows = con.execute("SELECT id, handle FROM authors ORDER BY id").fetchall()
+    con.close()
+    return [(str(user_id), str(handle)) for user_id, handle in rows]
+
+
+def _renamed_twice_file(path: Path) -> Path:
+    """One account (id 4001) under its old and its new handle, in lines far apart."""
+    lines = [
+        user("4001", "OldHandle", 400_000),
+        user("4002", "Bystander", 300_000),
+        user("4003", "Another", 200_000),
+        user("4001", "NewHandle", 410_000),
+    ]
+    path.write_text("\n".join(json.dumps(u) for u in lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1])
+def test_a_prefetched_id_under_two_handles_keeps_one_author(
+    tmp_path: Path, chunk_rows: int | None
+) -> None:
+    users_file = _renamed_twice_file(tmp_path / "users.jsonl")
+    seed_file = write_seeds(tmp_path / "seeds", ["OldHandle", "Bystander", "NewHandle", "Another"])
+    config = replace(
+        config_for(tmp_path, [seed_file], f"prefetched:{users_file}"), chunk_rows=chunk_rows
+    )
+    report = run_harvest(config)
+    outcomes = _outcome_rows(report.dataset, report.run_id)
+    assert set(outcomes) == {"oldhandle", "bystander", "newhandle", "another"}
+    # fetched together (one file): neither username differs from its handle, the order decides
+    assert outcomes["newhandle"][0] == "found"
+    assert outcomes["oldhandle"][:2] == ("duplicate_id", "4001")
+    assert "@NewHandle" in str(outcomes["oldhandle"][2])
+    assert report.funnel["duplicate_id"] == 1 and report.funnel["found"] == 3
+    assert report.funnel["kept"] == 3 and report.funnel["new"] == 3
+    assert _stored_authors(report.dataset) == [
+        ("4001", "NewHandle"),
+        ("4002", "Bystander"),
+        ("4003", "Another"),
+    ]
+    # a replay of the stored raw lookups settles the id the same way
+    replayed = replay_run(config)
+    assert replayed.funnel["duplicate_id"] == 1
+    assert _outcome_rows(report.dataset, replayed.run_id)["oldhandle"][0] == "duplicate_id"
+    assert _stored_authors(report.dataset)[0] == ("4001", "NewHandle")
+
+
+def test_an_id_answered_for_two_handles_by_the_api_keeps_one_author(tmp_path: Path) -> None:
+    population = {
+        "old": user("5001", "OldName", 500_000),
+        "new": user("5001", "NewName", 510_000),
+        "other": user("5002", "Other", 90_000),
+    }
+    seed_file = write_seeds(tmp_path / "seeds", ["OldName", "Other", "NewName"])
+    with start_server(ApiServerConfig(population=population, synthetic=False)) as server:
+        report = run_harvest(config_for(tmp_path, [seed_file], server.base_url, batch_size=1))
+    outcomes = _outcome_rows(report.dataset, report.run_id)
+    assert sorted(outcome for outcome, _, _ in outcomes.values()) == [
+        "duplicate_id",
+        "found",
+        "found",
+    ]
+    stored = dict(_stored_authors(report.dataset))
+    assert set(stored) == {"5001", "5002"}
+    (loser,) = [o for o in outcomes.values() if o[0] == "duplicate_id"]
+    assert f"@{stored['5001']}" in str(loser[2])
+
+
+def _prefetched_run(tmp_path: Path, name: str, users: list[dict[str, Any]]) -> Any:
+    users_file = tmp_path / f"{name}.jsonl"
+    users_file.write_text("\n".join(json.dumps(u) for u in users) + "\n", encoding="utf-8")
+    seed_file = write_seeds(tmp_path / name, [u["username"] for u in users])
+    return run_harvest(config_for(tmp_path, [seed_file], f"prefetched:{users_file}"))
+
+
+def test_handles_swapped_between_two_stored_ids_end_consistent(tmp_path: Path) -> None:
+    _prefetched_run(
+        tmp_path, "first", [user("6001", "Alpha", 90_000), user("6002", "Beta", 95_000)]
+    )
+    # the two accounts swapped handles since
+    report = _prefetched_run(
+        tmp_path, "second", [user("6001", "Beta", 91_000), user("6002", "Alpha", 96_000)]
+    )
+    assert _stored_authors(report.dataset) == [("6001", "Beta"), ("6002", "Alpha")]
+    assert (report.funnel["new"], report.funnel["updated"], report.funnel["removed"]) == (0, 2, 0)
+
+
+def test_a_stored_id_under_a_new_handle_whose_old_handle_went_to_another_id(
+    tmp_path: Path,
+) -> None:
+    _prefetched_run(tmp_path, "first", [user("7001", "Handle", 90_000)])
+    report = _prefetched_run(
+        tmp_path, "second", [user("7001", "Renamed", 91_000), user("7002", "Handle", 80_000)]
+    )
+    assert _stored_authors(report.dataset) == [("7001", "Renamed"), ("7002", "Handle")]
+    assert (report.funnel["new"], report.funnel["updated"]) == (1, 1)

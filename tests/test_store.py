@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,7 @@ from influx_etl.errors import StoreError
 from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES_SCHEMA, SEED_REJECTS_SCHEMA
 from influx_etl.sources import RawBatch
 from influx_etl.store import ROW_GROUP_ROWS, SCHEMA_VERSION, Store
+from tests.conftest import REPO_ROOT
 
 
 def author(user_id: str, handle: str, followers: int = 100_000, **changes: Any) -> dict[str, Any]:
@@ -500,3 +506,150 @@ def test_the_staged_authors_do_not_outlive_the_run(store: Store) -> None:
     ).fetchall()
     assert staged == [(0,)]
     assert store.authors()["handle"].to_list() == ["alice"]
+
+
+def test_one_id_answering_two_handles_keeps_one_author_and_marks_the_other(store: Store) -> None:
+    """Both handles found with id 1 (in two chunks); the batches were fetched at different
+    times: the later fetch keeps the id, the other handle is ``duplicate_id`` naming it."""
+    store.begin_run("r1", "2026-01-01T00:00:00Z", "x-api", {})
+    for batch_id, at in ((0, "2026-01-01T00:00:05Z"), (1, "2026-01-01T00:00:09Z")):
+        answer = RawBatch(batch_id, (), at, 200, "{}", default_origin="x-api-v2")
+        store.save_raw_batch("r1", answer)
+
+    def found(handle: str, batch_id: int) -> pl.DataFrame:
+        row = outcomes((handle, "found", "kept", "1"), ("carol", "found", "kept", "3"))
+        return row.with_columns(batch_id=pl.lit(batch_id, pl.Int64), username=pl.col("handle"))
+
+    with store.run_integration("r1") as integration:
+        integration.add_outcomes(found("NewName", 1).head(1))
+        integration.add_authors(authors(author("1", "NewName")), part=0)
+        integration.add_outcomes(found("old_name", 0))
+        integration.add_authors(authors(author("1", "old_name"), author("3", "carol")), part=1)
+        assert integration.settle() == 1
+        assert integration.keep_settled_authors().is_empty()
+        counts = integration.counts()
+        assert counts.outcomes == {"found": 2, "duplicate_id": 1}
+        result = integration.merge_authors(NO_REJECTS)
+    assert result.new == 2
+    assert store.authors().select("id", "handle").rows() == [("1", "NewName"), ("3", "carol")]
+    stored = store.handle_outcomes("r1").sort("handle_key")
+    loser = stored.filter(pl.col("handle_key") == "old_name").row(0, named=True)
+    assert (loser["outcome"], loser["decision"]) == ("duplicate_id", "duplicate_id")
+    assert "@NewName" in loser["outcome_detail"] and "id 1" in loser["outcome_detail"]
+    assert stored.height == 3  # every handle keeps an outcome
+
+
+def test_the_answer_whose_username_is_the_handle_asked_for_keeps_the_id(store: Store) -> None:
+    """Fetched together (no raw batch times): the username decides before the handle order."""
+    asked = outcomes(("alpha", "found", "kept", "1"), ("beta", "found", "kept", "1"))
+    asked = asked.with_columns(username=pl.Series(["someone_else", "Beta"]))
+    with store.run_integration("r1") as integration:
+        integration.add_outcomes(asked)
+        integration.add_authors(authors(author("1", "alpha"), author("1", "beta")))
+        assert integration.settle() == 1
+        integration.keep_settled_authors()
+        integration.merge_authors(NO_REJECTS)
+    assert store.authors().select("id", "handle").rows() == [("1", "beta")]
+    decisions = dict(store.handle_outcomes("r1").select("handle_key", "decision").rows())
+    assert decisions == {"alpha": "duplicate_id", "beta": "kept"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_constraint_failure_names_its_cause_and_leaves_the_file_byte_identical(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "influx.duckdb"
+    with Store.open(path, "live") as store:
+        store.integrate(
+            "r1", outcomes(("alice", "found", "kept", "1")), authors(author("1", "alice")),
+            NO_IDS, NO_REJECTS,
+        )  # fmt: skip
+    before = _sha256(path)
+    with Store.open(path, "live") as store, pytest.raises(StoreError) as caught:
+        # the same id twice among the staged authors: the merge's INSERT breaks the key
+        store.integrate(
+            "r2", outcomes(("bob", "found", "kept", "2")),
+            authors(author("2", "bob"), author("2", "bobby")), NO_IDS, NO_REJECTS,
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "integrating run r2" in message
+    assert "Constraint Error" in message and "table authors" in message
+    assert "Current transaction is aborted" not in message
+    assert isinstance(caught.value.__cause__, duckdb.ConstraintException)
+    assert _sha256(path) == before
+
+
+_FILE_TOO_LARGE = """
+import resource, signal, sys
+from pathlib import Path
+import polars as pl
+from influx_etl.errors import StoreError
+from influx_etl.store import Store
+from tests.test_store import NO_IDS, NO_REJECTS, author, authors, outcomes
+
+path = Path(sys.argv[1])
+many = pl.DataFrame(
+    [author(str(i), f"user{i}", description="x" * 200) for i in range(2, 20_000)],
+    schema=authors().schema,
+)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+with Store.open(path, "live") as store:
+    # no file may grow past the dataset's size: the run's write-ahead log cannot be written
+    size = path.stat().st_size
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+    try:
+        store.integrate("r2", outcomes(), many, NO_IDS, NO_REJECTS)
+    except StoreError as exc:
+        print(exc)
+        sys.exit(3)
+"""
+
+
+def test_a_write_that_finds_no_room_names_its_cause_and_leaves_the_file_byte_identical(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "influx.duckdb"
+    with Store.open(path, "live") as store:
+        store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
+    before = _sha256(path)
+    result = subprocess.run(
+        [sys.executable, "-c", _FILE_TOO_LARGE, str(path)],
+        capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "integrating run r2" in result.stdout and "File too large" in result.stdout
+    assert _sha256(path) == before
+    with Store.open(path, "live") as store:  # and the dataset opens as it was
+        assert store.authors()["id"].to_list() == ["1"]
+
+
+@contextmanager
+def held_by_another_process(path: Path) -> Iterator[int]:
+    """``path`` opened for writing by another process (a DuckDB file lock) while the block
+    runs; yields that process's PID."""
+    hold = "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold + "; sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield holder.pid
+    finally:
+        holder.communicate("")
+
+
+def test_a_dataset_another_process_holds_is_refused_naming_that_process(tmp_path: Path) -> None:
+    path = tmp_path / "influx.duckdb"
+    Store.open(path, "live").close()
+    with held_by_another_process(path) as pid:
+        for opening in (lambda: Store.open(path, "live"), lambda: Store.open_existing(path)):
+            with pytest.raises(StoreError) as caught:
+                opening()
+            assert str(caught.value) == (
+                f"another influx run (PID {pid}) holds {path}; wait for it, or use "
+                "another --data-dir"
+            )

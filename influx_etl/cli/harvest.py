@@ -50,6 +50,7 @@ FUNNEL_LABELS = (
     ("suspended", "suspended"),
     ("invalid", "invalid (rejected by the API)"),
     ("failed", "failed (retry with a later run)"),
+    ("duplicate_id", "id answered another handle too, which keeps it"),
     ("below_threshold", "below the entry threshold"),
     ("brand", "brand / official / media"),
     ("risk", "risky"),

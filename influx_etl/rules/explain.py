@@ -75,6 +75,13 @@ def explanation(
     result = outcome.get("outcome")
     detail = f" — {outcome['outcome_detail']}" if outcome.get("outcome_detail") else ""
     lines.append(f"outcome:    {result}{detail}")
+    if result == "duplicate_id":
+        lines.append(
+            f"decision:   {outcome.get('decision')}: not integrated — user id "
+            f"{outcome.get('id')} stays with the handle named above (one author per id: the "
+            "answer whose username is the handle asked for wins, else the latest fetched)"
+        )
+        return lines
     if result != "found":
         lines.append(
             f"decision:   {outcome.get('decision')}: not evaluated (the lookup did not find it)"

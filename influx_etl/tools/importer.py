@@ -15,11 +15,13 @@ over time (top-level ``quality_score`` and ``entry_threshold_passed`` copies, ``
    must export.
 
 A record failing either validation is reported (line, id, handle, path, message) and left out;
-so are the second and later records with an id or handle (ignoring case) already seen in the
-file, and a record whose handle belongs to another id in the dataset. A record whose id is in the
-dataset with newer data (``last_refresh_at``) is left as it is. The rest goes into the dataset in
-one transaction (:meth:`influx_etl.store.Store.upsert_authors`), so an import never half-happens;
-importing the same file again changes nothing.
+so are the records whose id another record of the file has with newer data (``last_refresh_at``;
+of equals, the first is kept), the second and later records with a handle (ignoring case)
+already seen in the file, and a record whose handle belongs to another id in the dataset (unless
+the file gives that id another handle: two accounts that swapped handles). A record whose id is
+in the dataset with newer data (``last_refresh_at``) is left as it is. The rest goes into the
+dataset in one transaction (:meth:`influx_etl.store.Store.upsert_authors`), so an import never
+half-happens; importing the same file again changes nothing.
 
 Records go to the live dataset, except those whose sources say they came from the embedded API
 server (``influx-api-sim:...``), which go to the synthetic one.
@@ -270,8 +272,12 @@ def prepared_import(
     authors = authors.join(rendered.valid.select("line"), on="line", how="semi")
 
     keyed = authors.with_columns(handle_key=pl.col("handle").str.to_lowercase())
-    # ids first, then handles among the records left, so a dropped record never hides another
-    by_id = keyed.with_columns(first=pl.col("line").first().over("id"))
+    # ids first, then handles among the records left, so a dropped record never hides another;
+    # of one id's records the latest fetched (last_refresh_at) is imported, the first of equals
+    latest = pl.col("line").sort_by(
+        "last_refresh_at", "line", descending=[True, False], nulls_last=True
+    )
+    by_id = keyed.with_columns(first=latest.first().over("id"))
     unique_ids = by_id.filter(pl.col("line") == pl.col("first"))
     by_handle = unique_ids.with_columns(first=pl.col("line").first().over("handle_key"))
     duplicates = [
@@ -279,7 +285,12 @@ def prepared_import(
             by_id.filter(pl.col("line") != pl.col("first")),
             "unique_id",
             "id",
-            pl.format("id {} is already on line {}: the first one is imported", "id", "first"),
+            pl.format(
+                "id {} is on line {} too, which is imported (the latest last_refresh_at, "
+                "the first of equals)",
+                "id",
+                "first",
+            ),
         ),
         _failure_rows(
             by_handle.filter(pl.col("line") != pl.col("first")),
@@ -330,8 +341,20 @@ def import_plan(authors: pl.DataFrame, stored: pl.DataFrame) -> ImportPlan:
     """Split prepared authors (``line`` + ``AUTHORS_SCHEMA``) against the stored ones."""
     keyed = authors.with_columns(handle_key=pl.col("handle").str.to_lowercase())
     holders = stored.select(handle_key=pl.col("handle").str.to_lowercase(), holder=pl.col("id"))
-    with_holder = keyed.join(holders, on="handle_key", how="left", maintain_order="left")
-    taken = pl.col("holder").is_not_null() & (pl.col("holder") != pl.col("id"))
+    refreshed = stored.select("id", stored_refresh=pl.col("last_refresh_at"))
+    compared = keyed.join(refreshed, on="id", how="left", maintain_order="left")
+    newer = (pl.col("stored_refresh") > pl.col("last_refresh_at")).fill_null(False)
+    candidates = compared.filter(~newer).drop("stored_refresh")
+    # a stored author this import moves to another handle frees its own (handles swapped)
+    moving = candidates.join(
+        holders.rename({"handle_key": "stored_key", "holder": "id"}), on="id"
+    ).filter(pl.col("stored_key") != pl.col("handle_key"))["id"]
+    with_holder = candidates.join(holders, on="handle_key", how="left", maintain_order="left")
+    taken = (
+        pl.col("holder").is_not_null()
+        & (pl.col("holder") != pl.col("id"))
+        & ~pl.col("holder").is_in(moving.implode())
+    )
     conflicts = _failure_rows(
         with_holder.filter(taken),
         "handle_taken",
@@ -342,13 +365,9 @@ def import_plan(authors: pl.DataFrame, stored: pl.DataFrame) -> ImportPlan:
             "holder",
         ),
     )
-    free = with_holder.filter(~taken.fill_null(False)).drop("holder", "handle_key")
-    refreshed = stored.select("id", stored_refresh=pl.col("last_refresh_at"))
-    compared = free.join(refreshed, on="id", how="left", maintain_order="left")
-    newer = (pl.col("stored_refresh") > pl.col("last_refresh_at")).fill_null(False)
     return ImportPlan(
-        write=compared.filter(~newer).drop("stored_refresh"),
-        stored_newer=compared.filter(newer).drop("stored_refresh"),
+        write=with_holder.filter(~taken.fill_null(False)).drop("holder", "handle_key"),
+        stored_newer=compared.filter(newer).drop("stored_refresh", "handle_key"),
         conflicts=conflicts,
     )
 

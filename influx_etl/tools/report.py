@@ -47,6 +47,7 @@ FUNNEL_LABELS: Final = {
     "suspended": "suspended",
     "invalid": "invalid (rejected by the API)",
     "failed": "failed (asked again by a later run)",
+    "duplicate_id": "id answered another handle too, which keeps it",
     "below_threshold": "below the entry threshold",
     "brand": "brand / official / media",
     "risk": "risky",
@@ -71,6 +72,7 @@ DECISION_COLOURS: Final = {
     "suspended": "#1565c0",
     "invalid": "#f9a825",
     "failed": "#6d4c41",
+    "duplicate_id": "#80cbc4",
 }
 """One colour per decision (a handle not found carries its outcome as decision)."""
 

@@ -17,6 +17,7 @@ from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
 from influx_etl.cli.harvest import config_from_options, main
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
+from tests.test_store import held_by_another_process
 
 HANDLES = [f"member{i:02d}" for i in range(30)]
 POPULATION = {
@@ -151,3 +152,74 @@ def test_a_store_memory_that_is_no_size_stops_before_anything_is_written(
 def test_store_memory_reaches_the_config(given: str, expected: str | None) -> None:
     context = main.commands["run"].make_context("run", ["--store-memory", given])
     assert config_from_options([], None, context.params).store_memory == expected
+
+
+def _bulk_prefetched(users_file: Path, handles: list[str], data_dir: Path) -> list[str]:
+    handles_file = users_file.with_name("handles.txt")
+    handles_file.write_text("\n".join(handles) + "\n", encoding="utf-8")
+    return [
+        console_script("influx-harvest"), "bulk", "--handles-file", str(handles_file),
+        "--source", f"prefetched:{users_file}", "--data-dir", str(data_dir),
+        "--brand-rules", str(REPO_ROOT / "lists/rules/brand_heuristics.yml"),
+        "--risk-rules", str(REPO_ROOT / "lists/rules/risk_terms.yml"),
+    ]  # fmt: skip
+
+
+def test_a_prefetched_file_where_one_id_answers_two_handles_ends_with_exit_0(
+    tmp_path: Path, shared_real_users: Path
+) -> None:
+    real = [json.loads(line) for line in shared_real_users.read_text().splitlines()[:3]]
+    renamed = {**real[0], "username": real[0]["username"] + "_was"}  # the same account, renamed
+    generated = [
+        {**POPULATION["member01"], "id": "9001", "username": "GenOld"},
+        {**POPULATION["member02"], "id": "9001", "username": "GenNew"},
+    ]
+    users = [renamed, *real, *generated]
+    users_file = tmp_path / "users.jsonl"
+    users_file.write_text("\n".join(json.dumps(u) for u in users) + "\n", encoding="utf-8")
+    handles = [u["username"] for u in users]
+    data_dir = tmp_path / "data"
+    result = subprocess.run(
+        _bulk_prefetched(users_file, handles, data_dir),
+        env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "id answered another handle too, which keeps it" in result.stdout
+    con = duckdb.connect(str(data_dir / "influx.duckdb"), read_only=True)
+    outcomes = dict(con.execute("SELECT handle_key, outcome FROM handle_outcomes").fetchall())
+    per_id = con.execute("SELECT id, count(*) FROM authors GROUP BY id").fetchall()
+    con.close()
+    assert set(outcomes) == {h.lower() for h in handles}  # every handle has its outcome
+    assert all(count == 1 for _, count in per_id)
+    # fetched together, both usernames the handle asked for: the handle sorting first keeps it
+    for pair in ((real[0]["username"], renamed["username"]), ("GenOld", "GenNew")):
+        keeper, other = sorted(pair, key=str.lower)
+        assert outcomes[keeper.lower()] == "found"
+        assert outcomes[other.lower()] == "duplicate_id"
+        explained = subprocess.run(
+            [console_script("influx-rules"), "explain", other, "--data-dir", str(data_dir)],
+            env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert explained.returncode == 0, explained.stderr
+        assert "outcome:    duplicate_id" in explained.stdout
+        assert f"is kept by @{keeper}" in explained.stdout
+    assert "9001" in {user_id for user_id, _ in per_id}  # generated, above threshold: kept
+
+
+def test_a_second_run_on_a_held_dataset_stops_naming_the_first(tmp_path: Path) -> None:
+    users_file = tmp_path / "users.jsonl"
+    users_file.write_text(json.dumps(POPULATION["member01"]) + "\n", encoding="utf-8")
+    data_dir = tmp_path / "data"
+    dataset = data_dir / "influx.duckdb"
+    data_dir.mkdir()
+    duckdb.connect(str(dataset)).close()
+    with held_by_another_process(dataset) as pid:
+        second = subprocess.run(
+            _bulk_prefetched(users_file, ["member01"], data_dir),
+            env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert second.returncode == 1
+    assert second.stderr == (
+        f"error: another influx run (PID {pid}) holds {dataset}; wait for it, or use "
+        "another --data-dir\n"
+    )

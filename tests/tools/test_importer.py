@@ -194,7 +194,7 @@ def test_repeated_ids_and_handles_keep_the_first(tmp_path: Path) -> None:
         (2, "unique_id"),
         (3, "unique_handle"),
     ]
-    assert "already on line 1" in report.failures["message"][0]
+    assert "on line 1 too, which is imported" in report.failures["message"][0]
 
 
 def test_a_handle_held_by_another_author_is_left_out(tmp_path: Path) -> None:
@@ -311,3 +311,34 @@ def test_prepared_rows_render_valid_records(tmp_path: Path) -> None:
     checked = validate.validated(transform.record_documents(rows), VALIDATORS)
     assert checked.invalid.is_empty()
     assert checked.valid.height == 3
+
+
+def test_of_one_id_in_a_file_the_latest_fetched_record_is_imported(tmp_path: Path) -> None:
+    path = release(
+        tmp_path / "release.jsonl",
+        original_record("1001", "old_one", meta__last_refresh_at="2025-11-13T12:00:00+00:00"),
+        original_record("1001", "new_one", meta__last_refresh_at="2025-12-01T12:00:00+00:00"),
+    )
+    report = run_import(path, tmp_path / "data")
+    assert stored(tmp_path / "data").select("id", "handle").rows() == [("1001", "new_one")]
+    assert report.failures.select("line", "check").rows() == [(1, "unique_id")]
+    assert "on line 2 too, which is imported" in report.failures["message"][0]
+
+
+def test_two_stored_authors_that_swapped_handles_are_imported_swapped(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    write_dataset(
+        data_dir / "influx.duckdb", scored_authors([user("77", "Alpha"), user("78", "Beta")])
+    )
+    later = "2030-01-01T00:00:00+00:00"
+    path = release(
+        tmp_path / "release.jsonl",
+        original_record("77", "Beta", meta__last_refresh_at=later),
+        original_record("78", "Alpha", meta__last_refresh_at=later),
+    )
+    report = run_import(path, data_dir)
+    assert report.failures.is_empty()
+    assert stored(data_dir).select("id", "handle").sort("id").rows() == [
+        ("77", "Beta"),
+        ("78", "Alpha"),
+    ]
