@@ -1,0 +1,73 @@
+"""The packaged defaults, the project folder's overrides, and ``influx init``'s folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from influx_etl import pipeline, project
+from influx_etl.config import PipelineConfig, RuleFiles
+from influx_etl.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("default", project.PACKAGED_DEFAULTS[:-1], ids=lambda d: d.what)
+def test_packaged_defaults_are_the_repository_files(default: project.DefaultFile) -> None:
+    # one source: the package carries lists/ and schema/ as they are in the repository
+    packaged = project.packaged_path(default)
+    assert packaged.read_bytes() == (REPO / default.project_path).read_bytes()
+
+
+def test_a_project_file_overrides_the_packaged_default_file_by_file(tmp_path: Path) -> None:
+    own = tmp_path / project.BRAND_RULES.project_path
+    own.parent.mkdir(parents=True)
+    own.write_text("version: mine\n", encoding="utf-8")
+    assert project.resolved(project.BRAND_RULES, tmp_path) == own
+    assert project.resolved(project.RISK_RULES, tmp_path) == project.packaged_path(
+        project.RISK_RULES
+    )
+
+
+def test_init_writes_a_project_folder_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    folder = tmp_path / "proj"
+    result = project.init_project(folder)
+    assert (folder / "data").is_dir()
+    assert (folder / "README.md").is_file()
+    for default in (project.EXAMPLE_SEEDS, project.BRAND_RULES, project.RISK_RULES):
+        written = folder / default.project_path
+        assert written in result.written
+        assert written.read_bytes() == project.packaged_path(default).read_bytes()
+
+    edited = folder / project.BRAND_RULES.project_path
+    edited.write_text("version: edited\n", encoding="utf-8")
+    (folder / "README.md").unlink()
+    with pytest.raises(ConfigError, match="not overwriting") as refused:
+        project.init_project(folder)
+    assert str(edited) in str(refused.value)
+    assert edited.read_text(encoding="utf-8") == "version: edited\n"
+    assert not (folder / "README.md").exists()  # refused before writing anything
+
+
+def test_a_missing_input_file_is_named_with_influx_init(tmp_path: Path) -> None:
+    missing = tmp_path / "lists/rules/brand_heuristics.yml"
+    config = PipelineConfig(rules=RuleFiles(brand=missing))
+    with pytest.raises(ConfigError) as error:
+        pipeline.load_rulebook(config)
+    assert str(missing) in str(error.value)
+    assert "influx init" in str(error.value) and "--brand-rules" in str(error.value)
+
+
+def test_missing_seed_folder_says_influx_init(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="influx init"):
+        project.checked_seeds_dir(tmp_path / "lists/seeds")
+
+
+def test_used_files_lines_give_each_path_and_its_sha256(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yml"
+    rules.write_bytes(b"abc")
+    (line,) = project.used_files_lines([("brand rules", rules)])
+    # sha256("abc"), a published test vector
+    digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert line.split() == ["using", "brand", "rules", str(rules), "sha256", digest]
