@@ -80,6 +80,11 @@ def default_help(default: DefaultFile) -> str:
     return f"{default.project_path} if present, else the packaged default"
 
 
+def scoring_or_default(_context: object, _parameter: object, value: Path | None) -> Path:
+    """``--scoring``'s value, else the project's scoring file, else the packaged one."""
+    return value or resolved(SCORING)
+
+
 def missing_file_error(path: Path, what: str, flag: str) -> ConfigError:
     return ConfigError(f"{path}: no such {what} file; {INIT_HINT}, or pass {flag} FILE")
 
