@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from influx_etl.config import PipelineConfig, RuleFiles
 from influx_etl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
+IGNORED = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
 @pytest.mark.parametrize("default", project.PACKAGED_DEFAULTS[:-1], ids=lambda d: d.what)
@@ -71,3 +76,59 @@ def test_used_files_lines_give_each_path_and_its_sha256(tmp_path: Path) -> None:
     # sha256("abc"), a published test vector
     digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert line.split() == ["using", "brand", "rules", str(rules), "sha256", digest]
+
+
+def test_pip_install_into_a_fresh_venv_then_init_and_harvest_from_an_empty_folder(
+    tmp_path: Path,
+) -> None:
+    # a copy of the source, so the build writes nothing into the work tree
+    source = tmp_path / "source"
+    for name in ("influx_etl", "lists", "schema"):
+        shutil.copytree(REPO / name, source / name, symlinks=True, ignore=IGNORED)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300
+    )
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    # the dependencies, pip and setuptools come from this environment: no download
+    Path(site, "influx-deps.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n", encoding="utf-8"
+    )
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--verbose", "--no-deps", "--no-build-isolation",
+         "--no-index", str(source)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    # the build's own output (--verbose) holds no license deprecation banner (an SPDX string)
+    assert "project.license" not in install.stdout + install.stderr
+
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("X_BEARER_TOKEN", "TWITTER_BEARER_TOKEN")
+    }
+
+    def influx(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv / "bin" / "influx"), *args],
+            capture_output=True, text=True, cwd=folder, env=env, timeout=300, check=False,
+        )  # fmt: skip
+
+    where = subprocess.run(
+        [str(python), "-c", "import influx_etl; print(influx_etl.__file__)"],
+        capture_output=True, text=True, cwd=folder, check=True,
+    ).stdout  # fmt: skip
+    assert where.startswith(site), where  # the installed copy, not the work tree
+    assert influx("init", ".").returncode == 0
+    harvest = influx("harvest")
+    assert harvest.returncode == 0, harvest.stderr
+    assert (folder / "data/synthetic/influx.duckdb").is_file()
+    assert influx("--version").returncode == 0
+    assert influx("harvest", "--help").returncode == 0
