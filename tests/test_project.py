@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
-@pytest.mark.parametrize("default", project.PACKAGED_DEFAULTS[:-1], ids=lambda d: d.what)
+@pytest.mark.parametrize("default", project.PACKAGED_DEFAULTS, ids=lambda d: d.what)
 def test_packaged_defaults_are_the_repository_files(default: project.DefaultFile) -> None:
     # one source: the package carries lists/ and schema/ as they are in the repository
     packaged = project.packaged_path(default)
@@ -132,3 +132,20 @@ def test_pip_install_into_a_fresh_venv_then_init_and_harvest_from_an_empty_folde
     assert (folder / "data/synthetic/influx.duckdb").is_file()
     assert influx("--version").returncode == 0
     assert influx("harvest", "--help").returncode == 0
+
+
+def test_the_example_seed_list_shows_every_stage_at_work_on_synthetic_data(
+    tmp_path: Path,
+) -> None:
+    from influx_etl.config import LookupSettings, OutputPaths
+
+    config = PipelineConfig(
+        seed_paths=(project.packaged_path(project.EXAMPLE_SEEDS),),
+        lookup=LookupSettings(source="sim"),
+        outputs=OutputPaths(data_dir=tmp_path / "data"),
+    )
+    report = pipeline.run_harvest(config)
+    for stage in ("kept", "below_threshold", "brand", "risk", "not_found", "suspended"):
+        assert report.funnel[stage] > 0, (stage, report.funnel)
+    assert report.synthetic and report.dataset == config.outputs.synthetic_dataset
+    assert not config.outputs.dataset.exists()  # never into the live dataset
