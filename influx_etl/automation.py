@@ -38,6 +38,8 @@ class TargetReport:
     mean_added_per_file_run: float | None
     runs: tuple[pipeline.RunReport, ...] = field(repr=False)
     refreshed: int = 0
+    run_labels: tuple[str, ...] = ()
+    """What each of ``runs`` looked up: its seed file's name, or :data:`REFRESH_SEED_FILE`."""
 
     @property
     def added(self) -> int:
@@ -82,12 +84,14 @@ def run_automation(
     log.info("%d of %d seed files pending", len(pending), len(paths))
 
     runs: list[pipeline.RunReport] = []
+    labels: list[str] = []
     authors = before
     remaining = list(pending)
     while remaining and authors < target:
         path = remaining.pop(0)
         report = pipeline.run_harvest(replace(config, seed_paths=(path,)), progress=progress)
         runs.append(report)
+        labels.append(path.name)
         authors = report.manifest.count
 
     refreshed = 0
@@ -103,6 +107,7 @@ def run_automation(
                 seed_load=seeds.seeds_from_handles(stale, REFRESH_SEED_FILE),
             )
             runs.append(report)
+            labels.append(REFRESH_SEED_FILE)
             refreshed = len(stale)
 
     with pipeline.open_dataset(config) as store:
@@ -117,6 +122,7 @@ def run_automation(
         mean_added_per_file_run=mean_added_per_file_run(history),
         runs=tuple(runs),
         refreshed=refreshed,
+        run_labels=tuple(labels),
     )
 
 

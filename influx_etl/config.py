@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from influx_etl import project
 from influx_etl.errors import ConfigError, register_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_SCHEMA = PACKAGE_DIR / "data" / "bigv.schema.json"
-DEFAULT_SCORING = PACKAGE_DIR / "data" / "scoring.yml"
-"""The composite score weights (a link to ``lists/scoring.yml``, like the schema's)."""
+DEFAULT_SCHEMA = project.packaged_path(project.SCHEMA)
+DEFAULT_SCORING = project.packaged_path(project.SCORING)
+"""The packaged composite score weights (a project's ``lists/scoring.yml`` overrides them)."""
 
 MAX_BATCH_SIZE = 100
 """The API refuses more than 100 usernames in one ``/2/users/by`` request."""
@@ -216,8 +217,9 @@ class LookupSettings:
 
 @dataclass(frozen=True)
 class RuleFiles:
-    brand: Path = Path("lists/rules/brand_heuristics.yml")
-    risk: Path = Path("lists/rules/risk_terms.yml")
+    # the project folder's copy when it has one, else the packaged default (see influx_etl.project)
+    brand: Path = field(default_factory=lambda: project.resolved(project.BRAND_RULES))
+    risk: Path = field(default_factory=lambda: project.resolved(project.RISK_RULES))
     allow_brands: bool = False
     allow_risk: frozenset[str] = frozenset()
     """Risk flag names that do not exclude an author (``--allow-risk political,controversy``)."""
@@ -267,7 +269,7 @@ class PipelineConfig:
     rules: RuleFiles = field(default_factory=RuleFiles)
     outputs: OutputPaths = field(default_factory=OutputPaths)
     schema_path: Path = DEFAULT_SCHEMA
-    scoring_path: Path = DEFAULT_SCORING
+    scoring_path: Path = field(default_factory=lambda: project.resolved(project.SCORING))
     """Composite score weights (YAML, see :func:`influx_etl.score.load_scoring`)."""
     extra_out: Path | None = None
     """``--out FILE.jsonl``: an extra copy of the exported records (the seed CLI's flag)."""

@@ -18,7 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9%._~+/=-]+")
+_BEARER = re.compile(r"(?i)(bearer\s+)([A-Za-z0-9%._~+/=-]+)")
+_PROSE_WORD_MAX = 20
+"""A bearer value of letters only and shorter than this is a word (``token``), not a secret."""
 _TOKEN_PARAM = re.compile(r"(?i)((?:token|access_token|bearer_token|api_key)=)[^&\s]+")
 
 _registered_secrets: set[str] = set()
@@ -30,9 +32,19 @@ def register_secret(value: str | None) -> None:
         _registered_secrets.add(value)
 
 
+def _masked_bearer(match: re.Match[str]) -> str:
+    # "needs a bearer token": a short word after "bearer" is prose, never a credential
+    value = match.group(2)
+    if value.isalpha() and len(value) < _PROSE_WORD_MAX:
+        return match.group(0)
+    return f"{match.group(1)}***"
+
+
 def mask_secrets(text: str) -> str:
-    """Return ``text`` with bearer tokens and registered secret values replaced by ``***``."""
-    masked = _BEARER.sub(r"\1***", text)
+    """Return ``text`` with bearer tokens and registered secret values replaced by ``***``.
+
+    Only values are masked: the words around them (``bearer token``) stay readable."""
+    masked = _BEARER.sub(_masked_bearer, text)
     masked = _TOKEN_PARAM.sub(r"\1***", masked)
     for secret in _registered_secrets:
         masked = masked.replace(secret, "***")

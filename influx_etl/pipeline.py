@@ -22,7 +22,18 @@ from typing import Any
 
 import polars as pl
 
-from influx_etl import export, lookup, rules, score, seeds, threshold, timing, transform, validate
+from influx_etl import (
+    export,
+    lookup,
+    project,
+    rules,
+    score,
+    seeds,
+    threshold,
+    timing,
+    transform,
+    validate,
+)
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
 from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA
@@ -73,6 +84,8 @@ class RunReport:
     elapsed_s: float = 0.0
     batches: int = 0
     """Batches requested by this run (a resumed run does not count the ones stored before)."""
+    source: str = ""
+    """The source's name as the run records it (``sim``, ``http://…``, ``prefetched:…``)."""
 
 
 def new_run_id() -> str:
@@ -80,7 +93,25 @@ def new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
+def input_files(
+    config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()
+) -> list[tuple[str, Path]]:
+    """The rules, scoring and schema files a run reads, each checked to exist (the error names
+    the file and ``influx init``)."""
+    files = [
+        (project.BRAND_RULES, config.rules.brand),
+        (project.RISK_RULES, config.rules.risk),
+        (project.SCORING, config.scoring_path),
+        (project.SCHEMA, config.schema_path),
+    ]
+    return [
+        (default.what, project.checked_file(path, default.what, default.flag))
+        for default, path in files
+    ] + [("schema", project.checked_file(p, "schema", "--also-validate")) for p in extra_schemas]
+
+
 def load_rulebook(config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()) -> Rulebook:
+    input_files(config, extra_schemas)
     validators = validate.validators_for([config.schema_path, *extra_schemas])
     schema = validate.schema_document(validators[0])
     brand = rules.load_brand_rules(config.rules.brand)
@@ -198,7 +229,12 @@ def run_harvest(
         else:
             store.mark_seed_files_processed(run_id, seed_load.files["sha256"].to_list())
             store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
-    return replace(report, elapsed_s=time.perf_counter() - clock, batches=looked_up_batches)
+    return replace(
+        report,
+        elapsed_s=time.perf_counter() - clock,
+        batches=looked_up_batches,
+        source=source.name,
+    )
 
 
 def _looked_up(

@@ -31,8 +31,6 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -76,6 +74,19 @@ class _WaitColumn(ProgressColumn):
             return Text("")
         # the reason goes to the log; the bar stays one line on an 80-column terminal
         return Text(f"⏸ rate limit {duration(left)}", style="yellow")
+
+
+class _TimesColumn(ProgressColumn):
+    """Elapsed time and ETA in the one format of the log lines (:func:`duration`)."""
+
+    def __init__(self, progress: HarvestProgress) -> None:
+        super().__init__()
+        self._owner = progress
+
+    def render(self, task: Task) -> Text:
+        eta = self._owner.eta_s()
+        elapsed = duration(self._owner.elapsed_s())
+        return Text(f"{elapsed} ETA {duration(eta) if eta is not None else '?'}")
 
 
 class HarvestProgress:
@@ -126,9 +137,7 @@ class HarvestProgress:
                 BarColumn(bar_width=12),
                 MofNCompleteColumn(),
                 TextColumn("batches · {task.fields[handles]} handles · {task.fields[found]} found"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(compact=True),
+                _TimesColumn(self),
                 _WaitColumn(self),
                 console=self.console,
                 refresh_per_second=4,
@@ -221,12 +230,17 @@ class HarvestProgress:
     def wait_left(self) -> float:
         return self.wait_until - self._wall()
 
+    def elapsed_s(self) -> float:
+        return self._clock() - self._started
+
     def eta_s(self) -> float | None:
-        elapsed = self._clock() - self._started
+        """Batches left at the rate so far, and never less than a rate-limit wait still due."""
+        elapsed = self.elapsed_s()
         if self.batches_done == 0 or elapsed <= 0:
             return None
         rate = self.batches_done / elapsed
-        return (self.batches_total - self.batches_done) / rate
+        left = (self.batches_total - self.batches_done) / rate
+        return max(left, self.wait_left()) if self.batches_done < self.batches_total else left
 
     def summary(self) -> str:
         eta = self.eta_s()
@@ -234,6 +248,6 @@ class HarvestProgress:
             f"{self.batches_done}/{self.batches_total} batches, "
             f"{self.handles_done}/{self.handles_total} handles, {self.found} found"
             + (f", {self.failed_batches} batches failed" if self.failed_batches else "")
-            + f", elapsed {duration(self._clock() - self._started)}"
+            + f", elapsed {duration(self.elapsed_s())}"
             + (f", ETA {duration(eta)}" if eta is not None else "")
         )

@@ -75,3 +75,10 @@ def test_bearer_tokens_are_masked_in_messages() -> None:
 def test_registered_secrets_are_masked_wherever_they_appear() -> None:
     register_secret("s3cr3t-value-xyz")
     assert "s3cr3t-value-xyz" not in str(InfluxError("echo: s3cr3t-value-xyz"))
+
+
+def test_masking_keeps_the_words_around_a_secret() -> None:
+    message = "--source x-api needs a bearer token: set X_BEARER_TOKEN"
+    assert mask_secrets(message) == message
+    assert str(InfluxError(message)) == message
+    assert mask_secrets("Authorization: Bearer abc123def456") == "Authorization: Bearer ***"

@@ -109,3 +109,19 @@ def test_on_a_terminal_the_bar_counts_a_rate_limit_wait_down(tmp_path: Path) -> 
     assert "lookup" in text and "batches" in text and "4/4" in text
     assert "⏸ rate limit 1s" in text  # the countdown reaches its last second
     assert "\x1b[" in text  # drawn in place with terminal control sequences
+
+
+def test_the_eta_counts_a_rate_limit_wait_still_due() -> None:
+    now, wall = [0.0], [1e9]
+    progress = HarvestProgress(
+        stream=io.StringIO(), interactive=False, clock=lambda: now[0], wall_clock=lambda: wall[0]
+    )
+    with progress:
+        progress.lookup_started(4, 12)
+        now[0] += 1
+        progress(batch(0, found=3), 1, 4)
+        by_rate = progress.eta_s()
+        assert by_rate is not None
+        progress.waiting(wall[0] + 600, "rate-limit window used up")
+        eta = progress.eta_s()
+        assert eta is not None and eta >= 600 > by_rate

@@ -12,18 +12,20 @@ from typing import Any
 
 import click
 
-from influx_etl import automation, pipeline
+from influx_etl import automation, pipeline, project, seeds
+from influx_etl.cli import runs
 from influx_etl.cli.harvest import (
     common_options,
     config_from_options,
     configure_logging,
+    finish,
     print_report,
 )
-from influx_etl.errors import InfluxError
+from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=runs.EPILOG)
 @click.option(
     "--handles-file",
     "handles_files",
@@ -43,15 +45,14 @@ def harvest_main(handles_files: tuple[Path, ...], out: Path | None, **options: A
     them) and the run goes on.
     """
     configure_logging(options["verbose"])
-    try:
+    with runs.guarded():
         config = config_from_options(list(handles_files), out, options)
+        runs.echo_used_files(config)
         with HarvestProgress() as progress:
             report = pipeline.run_harvest(config, progress=progress)
-    except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     print_report(report)
     print_metrics(report)
+    finish(report)
 
 
 def print_metrics(report: pipeline.RunReport) -> None:
@@ -71,11 +72,11 @@ def automation_main() -> None:
     """Grow the dataset toward a target from the seed lists, run after run."""
 
 
-@automation_main.command("run")
+@automation_main.command("run", epilog=runs.EPILOG)
 @click.option(
     "--seeds-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("lists/seeds"),
+    type=click.Path(file_okay=False, path_type=Path),
+    default=project.SEEDS_DIR,
     show_default=True,
     help="Folder of seed lists; a file is pending until a run processed its current content.",
 )
@@ -100,19 +101,42 @@ def automation_run(
     """Process pending seed files in name order until the target, refresh stale authors,
     and print the target report."""
     configure_logging(options["verbose"])
-    try:
+    with runs.guarded():
+        if not seeds.seed_paths(project.checked_seeds_dir(seeds_dir)):
+            click.echo(f"{seeds_dir}: no *.csv or *.txt seed file: nothing to look up", err=True)
+            sys.exit(int(ExitCode.NOTHING_LOOKED_UP))
         config = config_from_options([], None, options)
+        runs.echo_used_files(config)
         with HarvestProgress() as progress:
             report = automation.run_automation(
                 config, seeds_dir, target_authors, refresh_days=refresh_days, progress=progress
             )
-    except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    for run in report.runs:
-        print_report(run)
-        click.echo()
+    print_seed_table(report)
     print_target_report(report)
+    status = runs.worst(runs.run_status(run) for run in report.runs)
+    if not report.runs:
+        click.echo(
+            f"every seed file in {seeds_dir} was processed in its current content and no author "
+            f"is older than {refresh_days:g} days: add or edit a seed file, or lower "
+            "--refresh-days, for the next run to look anything up"
+        )
+    elif status is ExitCode.OK:
+        for line in runs.next_steps_lines():
+            click.echo(line)
+    runs.exit_with(status)
+
+
+def print_seed_table(report: automation.TargetReport) -> None:
+    """One line per seed file (and one for the refresh): what each run kept and dropped."""
+    if not report.runs:
+        return
+    last = report.runs[-1]
+    kind = "SYNTHETIC, not real data" if last.synthetic else "live"
+    click.echo(f"{len(report.runs)} runs from {last.source} ({kind}) into {last.dataset}")
+    rows = zip(report.run_labels, report.runs, strict=True)
+    for line in runs.seed_table_lines(rows):
+        click.echo(f"  {line}")
+    click.echo()
 
 
 def print_target_report(report: automation.TargetReport) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from influx_etl import export, score, validate
-from influx_etl.config import DEFAULT_SCHEMA, DEFAULT_SCORING
+from influx_etl import export, project, score, validate
+from influx_etl.cli.datasets import dataset_options
+from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import InfluxError
 from influx_etl.store import Store
 
@@ -27,7 +28,7 @@ def schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--schema",
             type=click.Path(dir_okay=False, path_type=Path),
             default=DEFAULT_SCHEMA,
-            show_default="schema/bigv.schema.json",
+            show_default="the packaged schema",
             help="JSON Schema every exported record must pass (its schema_version goes into "
             "the manifest).",
         ),
@@ -40,8 +41,9 @@ def schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--scoring",
             type=click.Path(dir_okay=False, path_type=Path),
-            default=DEFAULT_SCORING,
-            show_default="lists/scoring.yml",
+            default=None,
+            callback=project.scoring_or_default,
+            show_default=project.default_help(project.SCORING),
             help="Composite score weights (YAML).",
         ),
     ]
@@ -51,13 +53,7 @@ def schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--dataset",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("data/influx.duckdb"),
-    show_default=True,
-    help="The dataset file (data/synthetic/influx.duckdb for the embedded server's).",
-)
+@dataset_options
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),

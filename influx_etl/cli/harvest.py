@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from influx_etl import pipeline, seeds
+from influx_etl import pipeline, project, seeds
+from influx_etl.cli import runs
 from influx_etl.config import (
     DEFAULT_BASE_URL,
     DEFAULT_CHUNK_ROWS,
@@ -36,7 +37,8 @@ from influx_etl.config import (
     secret_from_file,
     token_from_environment,
 )
-from influx_etl.errors import InfluxError, SecretMaskingFilter
+from influx_etl.errors import SecretMaskingFilter
+from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
 
 log = logging.getLogger("influx_etl")
@@ -194,7 +196,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Memory DuckDB may use for the dataset file (e.g. 500MB, 2GB); past it, it "
             "writes to disk (influx.duckdb.tmp/ beside the file) instead of growing. 'none': "
-            "DuckDB's own default, 80%% of RAM.",
+            "DuckDB's own default, 80% of RAM.",
         ),
         click.option(
             "--min-followers",
@@ -213,15 +215,15 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--brand-rules",
             type=click.Path(path_type=Path),
-            default=Path("lists/rules/brand_heuristics.yml"),
-            show_default=True,
+            default=None,
+            show_default=project.default_help(project.BRAND_RULES),
             help="Brand/official heuristics (YAML, influx format).",
         ),
         click.option(
             "--risk-rules",
             type=click.Path(path_type=Path),
-            default=Path("lists/rules/risk_terms.yml"),
-            show_default=True,
+            default=None,
+            show_default=project.default_help(project.RISK_RULES),
             help="Risk terms (YAML, influx format).",
         ),
         click.option("--allow-brands", is_flag=True, help="Keep accounts the brand rules flag."),
@@ -244,7 +246,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--schema",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             default=DEFAULT_SCHEMA,
-            show_default="schema/bigv.schema.json",
+            show_default="the packaged schema",
             help="JSON Schema every exported record must pass.",
         ),
         click.option(
@@ -276,32 +278,45 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+    epilog=runs.EPILOG,
+)
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Look up curated X handles in bulk and maintain the influx dataset.
 
     \b
+    Without a subcommand: `run` with its defaults (every seed list in lists/seeds/).
     Token: X_BEARER_TOKEN (or TWITTER_BEARER_TOKEN). Without one, the package's own
     X API server runs on 127.0.0.1 and answers with synthetic profiles, which go to
     DATA_DIR/synthetic/, never to the live dataset.
     """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(run_command)
 
 
-@main.command("run")
+@main.command("run", epilog=runs.EPILOG)
 @click.option(
     "--seeds-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("lists/seeds"),
+    type=click.Path(file_okay=False, path_type=Path),
+    default=project.SEEDS_DIR,
     show_default=True,
     help="Folder of seed lists (*.csv with a handle column, *.txt one handle a line).",
 )
 @common_options
 def run_command(seeds_dir: Path, **options: Any) -> None:
     """Run the whole pipeline over every seed list in a folder (what `make harvest` runs)."""
-    _run(lambda: seeds.seed_paths(seeds_dir), None, options)
+    with runs.guarded():
+        paths = seeds.seed_paths(project.checked_seeds_dir(seeds_dir))
+    if not paths and options["from_raw"] is None:
+        click.echo(f"{seeds_dir}: no *.csv or *.txt seed file: nothing to look up", err=True)
+        sys.exit(int(ExitCode.NOTHING_LOOKED_UP))
+    _run(lambda: paths, None, options)
 
 
-@main.command("bulk")
+@main.command("bulk", epilog=runs.EPILOG)
 @click.option(
     "--handles-file",
     "handles_files",
@@ -323,14 +338,16 @@ def bulk_command(handles_files: tuple[Path, ...], out: Path | None, **options: A
 
 def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[str, Any]) -> None:
     configure_logging(options["verbose"])
-    try:
+    with runs.guarded():
         extra_schemas = tuple(options["also_validate"])
         if options["from_raw"] is not None:
             config = config_from_options([], out, options)
+            runs.echo_used_files(config, extra_schemas)
             source_run = None if options["from_raw"] == "latest" else options["from_raw"]
             report = pipeline.replay_run(config, source_run, extra_schemas=extra_schemas)
         else:
             config = config_from_options(seed_paths(), out, options)
+            runs.echo_used_files(config, extra_schemas)
             with HarvestProgress() as progress:
                 report = pipeline.run_harvest(
                     config,
@@ -338,10 +355,28 @@ def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[s
                     extra_schemas=extra_schemas,
                     resume=not options["no_resume"],
                 )
-    except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     print_report(report)
+    finish(report)
+
+
+def finish(report: pipeline.RunReport) -> None:
+    """Say what a run that did not settle means, point to the next commands, exit with its
+    status."""
+    status = runs.run_status(report)
+    if status is ExitCode.NOTHING_LOOKED_UP:
+        click.echo(
+            "nothing was looked up: "
+            + (
+                "every lookup failed (see the warnings above); the same command retries them"
+                if report.funnel.get("looked_up", 0)
+                else "the seed files hold no handle"
+            ),
+            err=True,
+        )
+    elif status is ExitCode.OK:
+        for line in runs.next_steps_lines():
+            click.echo(line)
+    runs.exit_with(status)
 
 
 def config_from_options(
@@ -372,8 +407,8 @@ def config_from_options(
             verified_min_followers=options["verified_min_followers"],
         ),
         rules=RuleFiles(
-            brand=options["brand_rules"],
-            risk=options["risk_rules"],
+            brand=options["brand_rules"] or project.resolved(project.BRAND_RULES),
+            risk=options["risk_rules"] or project.resolved(project.RISK_RULES),
             allow_brands=options["allow_brands"],
             allow_risk=allow_risk,
         ),
@@ -407,8 +442,9 @@ def configure_logging(verbosity: int) -> None:
 
 
 def print_report(report: pipeline.RunReport) -> None:
-    kind = "SYNTHETIC (embedded server; not real data)" if report.synthetic else "live"
-    click.echo(f"run {report.run_id} — {kind}")
+    kind = "SYNTHETIC (made-up profiles; not real data)" if report.synthetic else "live"
+    source = f", source {report.source}" if report.source else ""
+    click.echo(f"run {report.run_id} — {kind}{source}")
     width = max(len(label) for _, label in FUNNEL_LABELS)
     for key, label in FUNNEL_LABELS:
         click.echo(f"  {label:<{width}}  {report.funnel.get(key, 0):>7}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from influx_etl.cli.report import dataset_option, default_dataset
+from influx_etl.cli.datasets import dataset_options
 from influx_etl.errors import InfluxError
 from influx_etl.frames import VERDICTS
 from influx_etl.sources.xclient import utc_now_iso
@@ -26,7 +26,7 @@ from influx_etl.tools import qa
     help="Random seed: the same dataset and seed draw the same authors [default: a new one, "
     "printed].",
 )
-@dataset_option
+@dataset_options
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -40,14 +40,14 @@ from influx_etl.tools import qa
     help=f"Store the verdicts of a reviewed sample instead ({', '.join(VERDICTS)}).",
 )
 def qa_sample_command(
-    n: int, seed: int | None, dataset: Path | None, out: Path | None, record: Path | None
+    n: int, seed: int | None, dataset: Path, out: Path | None, record: Path | None
 ) -> None:
     """Write a CSV of randomly chosen kept authors for a person to review (fill in the verdict
     and note columns), or with --record FILE store the reviewed file's verdicts in the dataset
     (table qa_verdicts) for rule tuning. Bad rows are reported with their line and skipped:
     the good ones are stored, and the command exits 1 so the reviewer fixes the file and records
     it again (verdicts from a file of the same name replace the earlier ones)."""
-    path = dataset or default_dataset()
+    path = dataset
     try:
         if record is not None:
             _record(path, record)

@@ -22,16 +22,12 @@ import polars as pl
 import yaml
 
 from influx_etl import rules
-from influx_etl.config import OutputPaths
+from influx_etl.cli.datasets import dataset_options
 from influx_etl.errors import InfluxError, RulesError, StoreError
 from influx_etl.frames import PROFILES_SCHEMA
 from influx_etl.rules import accuracy
 from influx_etl.rules.explain import explanation, run_settings
-from influx_etl.sources import DatasetKind
 from influx_etl.store import Store
-
-DATASETS: tuple[tuple[str, DatasetKind], ...] = (("live", "live"), ("synthetic", "simulated"))
-"""``--dataset`` choices → the store kind of the file."""
 
 FLAGGED_COLUMNS = (
     "run_id",
@@ -78,28 +74,10 @@ def main() -> None:
 # -- the dataset ------------------------------------------------------------------------------
 
 
-def _dataset_files(data_dir: Path, dataset: str) -> list[tuple[Path, DatasetKind]]:
-    paths = OutputPaths(data_dir=data_dir)
-    files = {"live": paths.dataset, "synthetic": paths.synthetic_dataset}
-    kinds = dict(DATASETS)
-    chosen = [dataset] if dataset != "auto" else list(files)
-    return [(files[name], kinds[name]) for name in chosen if files[name].exists()]
-
-
 @contextmanager
-def _stores(data_dir: Path, dataset: str) -> Iterator[list[Store]]:
-    files = _dataset_files(data_dir, dataset)
-    if not files:
-        where = data_dir if dataset == "auto" else f"{data_dir} ({dataset})"
-        raise StoreError(f"no dataset file in {where}: run influx-harvest first")
-    opened: list[Store] = []
-    try:
-        for path, kind in files:
-            opened.append(Store.open(path, kind))
-        yield opened
-    finally:
-        for store in opened:
-            store.close()
+def _stores(dataset: Path) -> Iterator[list[Store]]:
+    with Store.open_existing(dataset) as store:
+        yield [store]
 
 
 def _runs_newest_first(store: Store) -> list[dict[str, Any]]:
@@ -137,21 +115,7 @@ def _rules_of(path_text: str | None, option: Path | None, load: Callable[[Path],
 
 @main.command("explain")
 @click.argument("handle")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("data"),
-    show_default=True,
-    help="The --data-dir of influx-harvest.",
-)
-@click.option(
-    "--dataset",
-    type=click.Choice(["auto", *(name for name, _ in DATASETS)]),
-    default="auto",
-    show_default=True,
-    help="Which dataset file: live (DATA_DIR/influx.duckdb), synthetic "
-    "(DATA_DIR/synthetic/influx.duckdb) or whichever decided the handle last.",
-)
+@dataset_options
 @click.option("--run", "run_id", metavar="RUN_ID", help="The run to explain (default: the newest).")
 @click.option(
     "--brand-rules",
@@ -166,8 +130,7 @@ def _rules_of(path_text: str | None, option: Path | None, load: Callable[[Path],
 @_guarded
 def explain_command(
     handle: str,
-    data_dir: Path,
-    dataset: str,
+    dataset: Path,
     run_id: str | None,
     brand_rules: Path | None,
     risk_rules: Path | None,
@@ -176,11 +139,11 @@ def explain_command(
     with its weight, the confidence vs flag_threshold, the risk flags and which exclude, and the
     decision."""
     handle_key = handle.strip().lstrip("@").lower()
-    with _stores(data_dir, dataset) as stores:
+    with _stores(dataset) as stores:
         found = _find_outcome(stores, handle_key, run_id)
         if found is None:
             where = f"run {run_id}" if run_id else "any run"
-            raise StoreError(f"@{handle_key} was not looked up in {where} of {data_dir}")
+            raise StoreError(f"@{handle_key} was not looked up in {where} of {dataset}")
         store, run, outcome = found
         settings = run_settings(run)
         brand = _rules_of(settings.get("brand_rules"), brand_rules, rules.load_brand_rules)
@@ -216,18 +179,7 @@ def _sha256(path: Path) -> str | None:
 
 
 @main.command("flagged")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("data"),
-    show_default=True,
-)
-@click.option(
-    "--dataset",
-    type=click.Choice([name for name, _ in DATASETS]),
-    default="live",
-    show_default=True,
-)
+@dataset_options
 @click.option("--run", "run_id", metavar="RUN_ID", help="Default: the newest run.")
 @click.option(
     "--out",
@@ -235,9 +187,9 @@ def _sha256(path: Path) -> str | None:
     help="Write the audit as JSONL (one flagged account per line) instead of a table.",
 )
 @_guarded
-def flagged_command(data_dir: Path, dataset: str, run_id: str | None, out: Path | None) -> None:
+def flagged_command(dataset: Path, run_id: str | None, out: Path | None) -> None:
     """The accounts a run flagged (any brand match or risk flag): handle, matches, decision."""
-    with _stores(data_dir, dataset) as stores:
+    with _stores(dataset) as stores:
         store = stores[0]
         runs = _runs_newest_first(store)
         if run_id is None and runs:

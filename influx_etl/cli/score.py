@@ -13,25 +13,20 @@ from pathlib import Path
 import click
 import polars as pl
 
-from influx_etl import export, score
-from influx_etl.config import DEFAULT_SCORING
+from influx_etl import export, project, score
+from influx_etl.cli.datasets import dataset_options
 from influx_etl.errors import ExportError, InfluxError
 from influx_etl.store import Store
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--dataset",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("data/influx.duckdb"),
-    show_default=True,
-    help="The dataset file (data/synthetic/influx.duckdb for the embedded server's).",
-)
+@dataset_options
 @click.option(
     "--scoring",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_SCORING,
-    show_default="lists/scoring.yml",
+    default=None,
+    callback=project.scoring_or_default,
+    show_default=project.default_help(project.SCORING),
     help="Composite score weights (YAML).",
 )
 @click.option(

@@ -16,6 +16,7 @@ import pytest
 from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles, Secret
 from influx_etl.errors import AuthError
+from influx_etl.exit_codes import ExitCode
 from influx_etl.pipeline import run_harvest
 from influx_etl.sources import HttpSource
 from influx_etl.sources.pacing import Pacing
@@ -98,7 +99,8 @@ def test_a_run_of_server_errors_never_shows_the_token(tmp_path: Path) -> None:
     with start_server(config) as server:
         result = harvest(tmp_path, server, "--token-file", str(token_file), env=clean_env())
         assert server.stats().faults["5xx"] == 4  # 2 batches x 2 attempts
-    assert result.returncode == 0, result.stderr
+    # every lookup failed: nothing was looked up, and cron sees it
+    assert result.returncode == ExitCode.NOTHING_LOOKED_UP, result.stderr
     assert "failed (retry with a later run)" in result.stdout
     exported = tmp_path / "data" / "latest" / "latest.jsonl"
     assert exported.exists()

@@ -123,7 +123,7 @@ def test_explain_an_unknown_handle_or_run(data_dir: Path, tmp_path: Path) -> Non
     wrong_run = _rules("explain", "acmenews", "--data-dir", str(data_dir), "--run", "nope")
     assert wrong_run.returncode == 1 and "run nope" in wrong_run.stderr
     empty = _rules("explain", "acmenews", "--data-dir", str(tmp_path))
-    assert empty.returncode == 1 and "no dataset file" in empty.stderr
+    assert empty.returncode == 1 and "no dataset at" in empty.stderr
 
 
 def test_the_matched_rules_are_stored_with_the_run(data_dir: Path) -> None:

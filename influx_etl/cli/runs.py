@@ -1,0 +1,125 @@
+"""What every harvesting command does around a run: the files it used, its exit status, Ctrl-C.
+
+The exit statuses are :class:`influx_etl.exit_codes.ExitCode`; a command ends with the most
+serious one of its runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from influx_etl import pipeline, project
+from influx_etl.config import PipelineConfig
+from influx_etl.errors import InfluxError
+from influx_etl.exit_codes import EXIT_CODES_HELP, ExitCode
+
+EPILOG = EXIT_CODES_HELP
+"""Every harvesting command's ``--help`` ends with the exit statuses."""
+
+DROPPED_COLUMNS = (
+    ("below_threshold", "below"),
+    ("brand", "brand"),
+    ("risk", "risky"),
+    ("banned", "banned"),
+    ("not_found", "not found"),
+    ("suspended", "suspended"),
+    ("invalid", "invalid"),
+    ("failed", "failed"),
+)
+"""Funnel keys of the compact table's "dropped by" columns, and their headings."""
+
+
+def run_status(report: pipeline.RunReport) -> ExitCode:
+    """OK when every handle settled; RETRY_LATER when some failed; NOTHING_LOOKED_UP when no
+    handle was asked for or every one of them failed."""
+    looked_up = report.funnel.get("looked_up", 0)
+    failed = report.funnel.get("failed", 0)
+    if looked_up == 0 or failed >= looked_up:
+        return ExitCode.NOTHING_LOOKED_UP
+    return ExitCode.RETRY_LATER if failed else ExitCode.OK
+
+
+def worst(statuses: Iterable[ExitCode]) -> ExitCode:
+    return max(statuses, default=ExitCode.OK)
+
+
+def exit_with(status: ExitCode) -> None:
+    """Exit with ``status`` unless it is OK (then the command returns normally)."""
+    if status is not ExitCode.OK:
+        sys.exit(int(status))
+
+
+def echo_used_files(config: PipelineConfig, extra_schemas: Iterable[Path] = ()) -> None:
+    """Name every input file and its sha256 on stderr (what the run records with itself)."""
+    for line in project.used_files_lines(pipeline.input_files(config, tuple(extra_schemas))):
+        click.echo(line, err=True)
+
+
+def resume_command(argv: list[str] | None = None) -> str:
+    """The command line that resumes this one: the same, less ``--no-resume``."""
+    args = list(sys.argv if argv is None else argv)
+    return shlex.join([Path(args[0]).name, *(a for a in args[1:] if a != "--no-resume")])
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """``error: …`` and exit 1 on an :class:`InfluxError`; exit 130 and the resume command on
+    Ctrl-C (click's own ``Aborted!`` would exit 1 and say nothing about resuming)."""
+    try:
+        yield
+    except InfluxError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo(
+            "\ninterrupted: the batches looked up so far are stored; the same command resumes "
+            f"the run:\n  {resume_command()}",
+            err=True,
+        )
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(int(ExitCode.ERROR))
+
+
+def seed_table_lines(rows: Iterable[tuple[str, pipeline.RunReport]]) -> list[str]:
+    """One line per seed file: rows read, looked up, kept, and what each rule dropped."""
+    rows = list(rows)
+    headings = ["seed file", "rows", "looked up", "kept", *(h for _, h in DROPPED_COLUMNS)]
+    table = [headings] + [
+        [
+            name,
+            *(
+                str(report.funnel.get(key, 0))
+                for key in ("seed_rows", "looked_up", "kept", *(k for k, _ in DROPPED_COLUMNS))
+            ),
+        ]
+        for name, report in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headings))]
+    return [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in table
+    ]
+
+
+def next_steps_lines() -> list[str]:
+    """The commands worth trying after a harvest (they find the dataset it wrote)."""
+    return [
+        "next:",
+        "  influx report                 an HTML report of the newest run",
+        "  influx qa sample              draw kept authors for a manual review",
+        "  influx rules explain HANDLE   why an account was kept or dropped",
+        "  influx rules flagged          the accounts the brand and risk rules flagged",
+    ]
