@@ -38,6 +38,7 @@ from influx_etl.config import (
 )
 from influx_etl.errors import InfluxError, SecretMaskingFilter
 from influx_etl.progress import HarvestProgress
+from influx_etl.safe_text import VisibleControlsFilter
 
 log = logging.getLogger("influx_etl")
 
@@ -402,6 +403,7 @@ def configure_logging(verbosity: int) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretMaskingFilter())
+        handler.addFilter(VisibleControlsFilter())
     log.setLevel(min(level, logging.INFO))
 
 

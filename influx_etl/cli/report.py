@@ -9,6 +9,7 @@ import click
 
 from influx_etl.errors import InfluxError
 from influx_etl.report import write_report
+from influx_etl.safe_text import visible_text
 
 LIVE_DATASET = Path("data/influx.duckdb")
 SYNTHETIC_DATASET = Path("data/synthetic/influx.duckdb")
@@ -46,6 +47,6 @@ def report_command(run_id: str | None, dataset: Path | None, out: Path | None) -
     try:
         written = write_report(dataset or default_dataset(), out, run_id)
     except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(visible_text(f"error: {exc}"), err=True)
         sys.exit(1)
     click.echo(f"report written to {written}")
