@@ -221,10 +221,11 @@ def read_review_file(path: Path) -> pl.DataFrame:
         raise ReviewFileError(f"cannot read: {exc.strerror}", file=path) from None
     header_line = text.split("\n", 1)[0]
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(header_line, ",;\t")
+        delimiter = csv.Sniffer().sniff(header_line, ",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(text.splitlines(keepends=True), dialect)
+        delimiter = ","
+    # only the delimiter: sniffing a header (no "" in it) would turn off doubled quotes
+    reader = csv.reader(text.splitlines(keepends=True), csv.excel, delimiter=delimiter)
     header = [cell.strip().lower() for cell in next(reader, [])]
     missing = [c for c in ("handle", "verdict") if c not in header]
     if missing:

@@ -109,8 +109,9 @@ class RunData:
     history: pl.DataFrame
     """run_id, started_at, status, source, exported, new, removed: every run of the dataset."""
     changed_authors: pl.DataFrame
-    """handle, followers, followers_before, followers_change, change (new | updated),
-    in_dataset_now: the authors this run added (no earlier snapshot) or changed."""
+    """handle, name, url (as the dataset has them now: profile text), followers,
+    followers_before, followers_change, change (new | updated), in_dataset_now: the authors this
+    run added (no earlier snapshot) or changed."""
     left_authors: pl.DataFrame
     """handle, decision, followers_count: authors kept by an earlier run that this run
     dropped (below threshold, brand, risk or banned) and that are no longer in the dataset."""
@@ -194,7 +195,7 @@ def _read_run(con: duckdb.DuckDBPyConnection, dataset: Path, run_id: str | None)
         "  SELECT id, run_id, handle, followers_count,"
         "    lag(followers_count) OVER w AS followers_before, lag(run_id) OVER w AS previous_run"
         "  FROM author_snapshots WINDOW w AS (PARTITION BY id ORDER BY fetched_at))"
-        " SELECT s.handle, s.followers_count AS followers, s.followers_before,"
+        " SELECT s.handle, a.name, a.url, s.followers_count AS followers, s.followers_before,"
         "  s.followers_count - s.followers_before AS followers_change,"
         "  CASE WHEN s.previous_run IS NULL THEN 'new' ELSE 'updated' END AS change,"
         "  a.id IS NOT NULL AS in_dataset_now"
