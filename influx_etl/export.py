@@ -8,7 +8,9 @@ One export is five files in one folder:
   the types derived from the record schema;
 * ``latest.csv`` — flat: one column per scalar field, named by its path (``meta.score``,
   ``ext.verified_type``); a list is joined with ``|`` (a list of objects gives one joined column
-  per field: ``meta.sources.method``); absent values are empty;
+  per field: ``meta.sources.method``); absent values are empty. It is the one file meant for a
+  spreadsheet, so a text cell a spreadsheet would evaluate as a formula gets a leading ``'`` and
+  text cells are quoted (:func:`influx_etl.safe_text.spreadsheet_csv`) unless ``raw_csv``;
 * ``manifest.json`` — schema version, record count, and every file's name, size and SHA-256
   (``sha256`` and ``file`` at the top describe ``latest.jsonl``, as in the original manifest).
 
@@ -54,7 +56,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from jsonschema import Draft7Validator
 
-from influx_etl import score, timing, transform, validate
+from influx_etl import safe_text, score, timing, transform, validate
 from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import ExportError
 from influx_etl.score import in_rank_order
@@ -261,12 +263,12 @@ def parquet_bytes(records: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def csv_bytes(records: pl.DataFrame, *, header: bool = True) -> bytes:
-    """:func:`flat_frame` of ``records`` as CSV. Every value is written on its own, so slices
-    written without their header one after the other make the whole frame's file (tested)."""
-    buffer = io.BytesIO()
-    flat_frame(records).write_csv(buffer, include_header=header)
-    return buffer.getvalue()
+def csv_bytes(records: pl.DataFrame, *, header: bool = True, raw: bool = False) -> bytes:
+    """:func:`flat_frame` of ``records`` as CSV for a spreadsheet, formula cells neutralised
+    (:func:`influx_etl.safe_text.spreadsheet_csv`; ``raw``: values as they are). Every value is
+    written on its own, so slices written without their header one after the other make the
+    whole frame's file (tested)."""
+    return safe_text.spreadsheet_csv(flat_frame(records), header=header, raw=raw)
 
 
 # -- where the authors come from ------------------------------------------------------------------
@@ -433,8 +435,8 @@ class _TemporaryFile:
         self.path.unlink(missing_ok=True)
 
 
-def _csv_header() -> bytes:
-    return csv_bytes(pl.DataFrame(schema=RECORD_SCHEMA))
+def _csv_header(raw: bool) -> bytes:
+    return csv_bytes(pl.DataFrame(schema=RECORD_SCHEMA), raw=raw)
 
 
 def _parquet_schema() -> pa.Schema:
@@ -444,12 +446,14 @@ def _parquet_schema() -> pa.Schema:
 class _ExportWriter:
     """The data files of one export (:data:`EXPORT_FILES`) as temporary files in ``folder``,
     appended to a slice of documents at a time; :meth:`install` puts them in place. Used as a
-    context manager: leaving it, the temporary files not installed are removed."""
+    context manager: leaving it, the temporary files not installed are removed. ``raw_csv``:
+    the CSV's cells as they are (:func:`csv_bytes`)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, raw_csv: bool = False) -> None:
         with _writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
         self.count = 0
+        self._raw_csv = raw_csv
         self._files: dict[str, _TemporaryFile] = {}
         self._parquet: pq.ParquetWriter | None = None
         # Two threads write a slice while the next one is rendered (zlib, hashlib, file writes
@@ -477,7 +481,7 @@ class _ExportWriter:
                     use_dictionary=False,
                     write_statistics=True,
                 )
-            self._files[CSV_FILE].write(_csv_header())
+            self._files[CSV_FILE].write(_csv_header(raw_csv))
         except BaseException:
             self.discard()
             raise
@@ -508,7 +512,7 @@ class _ExportWriter:
             if table.schema != self._parquet_schema:
                 table = table.cast(self._parquet_schema)
         with timing.stage("export.csv"):
-            csv = csv_bytes(records, header=False)
+            csv = csv_bytes(records, header=False, raw=self._raw_csv)
         with timing.stage("export.writer_wait"):
             self._wait()
         gzipping, writing = self._pools
@@ -585,10 +589,11 @@ def _exported(
     extra_copy: Path | None,
     generated_at: str | None,
     snapshot_dir: Path | None,
+    raw_csv: bool,
 ) -> Manifest:
     """Write the export of ``slices`` (documents and their records, in file order): the one
     writer behind :func:`export_dataset` and :func:`export_authors`."""
-    with _ExportWriter(out_dir) as writer:
+    with _ExportWriter(out_dir, raw_csv=raw_csv) as writer:
         for documents, records in slices:
             writer.append(documents, records)
             # the writing threads keep what they need: let the rest go before the next slice
@@ -639,6 +644,7 @@ def export_dataset(
     snapshot_dir: Path | None = None,
     records: pl.DataFrame | None = None,
     slice_records: int = EXPORT_SLICE_RECORDS,
+    raw_csv: bool = False,
 ) -> Manifest:
     """Write the export files (:data:`EXPORT_FILES`) and ``manifest.json`` into ``out_dir``.
 
@@ -649,6 +655,8 @@ def export_dataset(
     docstring), else now (UTC). ``records``: :func:`record_frame` of the documents when the caller
     has it already (the validation decoded them: :attr:`influx_etl.validate.Validated.records`).
     ``slice_records``: documents written at a time (:data:`EXPORT_SLICE_RECORDS`).
+    ``raw_csv``: ``latest.csv`` with its cells as they are, formula cells included (for programs;
+    by default a cell a spreadsheet would evaluate is neutralised: :func:`csv_bytes`).
     """
     if "json" not in documents.columns:
         raise ExportError(f"documents have no 'json' column (columns: {documents.columns})")
@@ -662,7 +670,9 @@ def export_dataset(
         )
         for start in starts
     )
-    return _exported(slices, out_dir, schema_version, extra_copy, generated_at, snapshot_dir)
+    return _exported(
+        slices, out_dir, schema_version, extra_copy, generated_at, snapshot_dir, raw_csv
+    )
 
 
 def export_authors(
@@ -676,6 +686,7 @@ def export_authors(
     snapshot_dir: Path | None = None,
     generated_at: str | None = None,
     slice_records: int = EXPORT_SLICE_RECORDS,
+    raw_csv: bool = False,
 ) -> Manifest:
     """Export a whole dataset: an ``AUTHORS_SCHEMA`` frame (e.g. ``Store.authors()``) or, in
     bounded memory, an :class:`AuthorSource` (e.g. the ``Store`` itself).
@@ -685,7 +696,7 @@ def export_authors(
     order, are read, given their composite scores and ranks (as
     :func:`influx_etl.score.rescored` would), rendered and validated against every validator (an
     invalid record is logged and left out), and appended to the files as by
-    :func:`export_dataset`.
+    :func:`export_dataset` (``raw_csv`` as there).
     """
     _check_slice_records(slice_records)
     source = FrameAuthors(authors) if isinstance(authors, pl.DataFrame) else authors
@@ -695,7 +706,9 @@ def export_authors(
         _checked_slice(source, ranks.slice(start, slice_records), validators, scoring)
         for start in _slice_starts(ranks.height, slice_records)
     )
-    return _exported(slices, out_dir, schema_version, extra_copy, generated_at, snapshot_dir)
+    return _exported(
+        slices, out_dir, schema_version, extra_copy, generated_at, snapshot_dir, raw_csv
+    )
 
 
 def _checked_slice(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import itertools
@@ -14,10 +15,11 @@ import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
-from influx_etl import export, score, validate
+from influx_etl import export, safe_text, score, validate
 from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import ExportError
 from influx_etl.store import Store
+from tests.hostile_profiles import evaluated, hostile_dataset, hostile_users
 from tests.release_records import scored_authors, user, write_dataset
 
 
@@ -558,3 +560,47 @@ def test_a_file_that_cannot_be_written_is_named_and_no_temporary_is_left(
     with pytest.raises(ExportError, match=r"latest\.parquet: cannot write: No space left"):
         export_of(seven_authors(), tmp_path, slice_records=2)
     assert files_of(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hostile_dataset(tmp_path_factory)
+
+
+def _csv_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as rows:
+        return list(csv.DictReader(rows, delimiter=delimiter))
+
+
+def test_hostile_names_are_exact_in_the_data_and_inert_in_the_csv(
+    hostile: Path, tmp_path: Path
+) -> None:
+    with Store.open_existing(hostile) as store:
+        export_of(store, tmp_path)
+    users = {u["id"]: u for u in hostile_users()}
+    records = [json.loads(line) for line in (tmp_path / "latest.jsonl").open(encoding="utf-8")]
+    assert {r["id"]: (r["name"], r["ext"]["description"]) for r in records} == {
+        i: (u["name"], u["description"]) for i, u in users.items()
+    }
+    parquet = pl.read_parquet(tmp_path / "latest.parquet")
+    assert dict(zip(parquet["id"], parquet["name"], strict=True)) == {
+        i: u["name"] for i, u in users.items()
+    }
+    rows = _csv_rows(tmp_path / "latest.csv")
+    assert len(rows) == len(users)
+    assert [(r["id"], c, v) for r in rows for c, v in r.items() if evaluated(v)] == []
+    # what a spreadsheet shows, less the quote, is the profile's text
+    for row in rows:
+        original = safe_text.original_cells(pl.DataFrame([row])).row(0, named=True)
+        user = users[row["id"]]
+        assert (original["name"], original["ext.location"]) == (user["name"], user["location"])
+        assert original["ext.description"] == user["description"]
+
+
+def test_raw_csv_writes_the_cells_as_they_are(hostile: Path, tmp_path: Path) -> None:
+    with Store.open_existing(hostile) as store:
+        export_of(store, tmp_path, raw_csv=True)
+    users = {u["id"]: u for u in hostile_users()}
+    rows = _csv_rows(tmp_path / "latest.csv")
+    assert {r["id"]: r["name"] for r in rows} == {i: u["name"] for i, u in users.items()}
+    assert any(evaluated(r["name"]) for r in rows)

@@ -16,8 +16,10 @@ import click
 
 from influx_etl import export, project, score, validate
 from influx_etl.cli.datasets import dataset_options
+from influx_etl.cli.harvest import configure_logging
 from influx_etl.config import DEFAULT_SCHEMA
 from influx_etl.errors import InfluxError
+from influx_etl.safe_text import visible_text
 from influx_etl.store import Store
 
 
@@ -70,12 +72,19 @@ def schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the JSONL records here.",
 )
+@click.option(
+    "--raw-csv",
+    is_flag=True,
+    help="Write latest.csv with its cells as they are, for programs: a name or bio starting "
+    "with = + - @ stays a formula to a spreadsheet [default: such a cell gets a leading '].",
+)
 @schema_options
 def main(
     dataset: Path,
     out_dir: Path | None,
     snapshot: bool,
     out: Path | None,
+    raw_csv: bool,
     schema: Path,
     also_validate: tuple[Path, ...],
     scoring: Path,
@@ -88,6 +97,7 @@ def main(
     change are left untouched; the manifest's generated_at is when this content was first
     exported, so an unchanged dataset exports byte-identical files.
     """
+    configure_logging(0)
     out_dir = out_dir or dataset.parent / "latest"
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     snapshot_dir = dataset.parent / "snapshots" / day if snapshot else None
@@ -105,10 +115,11 @@ def main(
                 weights,
                 out,
                 snapshot_dir=snapshot_dir,
+                raw_csv=raw_csv,
             )
             stored = store.author_columns(("id",)).height
     except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(visible_text(f"error: {exc}"), err=True)
         sys.exit(1)
     left_out = stored - manifest.count
     click.echo(

@@ -40,6 +40,7 @@ from influx_etl.config import (
 from influx_etl.errors import SecretMaskingFilter
 from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
+from influx_etl.safe_text import VisibleControlsFilter
 
 log = logging.getLogger("influx_etl")
 
@@ -438,6 +439,7 @@ def configure_logging(verbosity: int) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretMaskingFilter())
+        handler.addFilter(VisibleControlsFilter())
     log.setLevel(min(level, logging.INFO))
 
 

@@ -11,6 +11,7 @@ import click
 from influx_etl.cli.datasets import dataset_options
 from influx_etl.errors import InfluxError
 from influx_etl.frames import VERDICTS
+from influx_etl.safe_text import visible_text
 from influx_etl.sources.xclient import utc_now_iso
 from influx_etl.tools import qa
 
@@ -39,8 +40,19 @@ from influx_etl.tools import qa
     default=None,
     help=f"Store the verdicts of a reviewed sample instead ({', '.join(VERDICTS)}).",
 )
+@click.option(
+    "--raw-csv",
+    is_flag=True,
+    help="Write the cells as they are: a name or bio starting with = + - @ stays a formula to a "
+    "spreadsheet [default: such a cell gets a leading ' (read back by --record)].",
+)
 def qa_sample_command(
-    n: int, seed: int | None, dataset: Path, out: Path | None, record: Path | None
+    n: int,
+    seed: int | None,
+    dataset: Path,
+    out: Path | None,
+    record: Path | None,
+    raw_csv: bool,
 ) -> None:
     """Write a CSV of randomly chosen kept authors for a person to review (fill in the verdict
     and note columns), or with --record FILE store the reviewed file's verdicts in the dataset
@@ -54,9 +66,9 @@ def qa_sample_command(
             return
         seed = secrets.randbelow(2**31) if seed is None else seed
         target = out or path.parent / "qa" / f"qa-sample-seed-{seed}.csv"
-        sample = qa.write_qa_sample(path, target, n, seed)
+        sample = qa.write_qa_sample(path, target, n, seed, raw_csv=raw_csv)
     except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(visible_text(f"error: {exc}"), err=True)
         sys.exit(1)
     click.echo(f"{sample.height} kept authors (seed {seed}) written to {target}")
     if sample.height < n:
@@ -70,7 +82,7 @@ def qa_sample_command(
 def _record(dataset: Path, review_file: Path) -> None:
     result = qa.record_verdicts(dataset, review_file, utc_now_iso())
     for line, message in result.bad.iter_rows():
-        click.echo(f"{review_file}:{line}: {message} (row skipped)", err=True)
+        click.echo(visible_text(f"{review_file}:{line}: {message} (row skipped)"), err=True)
     counts = ", ".join(f"{v} {result.by_verdict[v]}" for v in VERDICTS if v in result.by_verdict)
     click.echo(f"{result.stored} verdicts stored in {dataset}" + (f" ({counts})" if counts else ""))
     if result.not_in_dataset:

@@ -10,6 +10,7 @@ import click
 
 from influx_etl.cli.datasets import dataset_options
 from influx_etl.errors import InfluxError
+from influx_etl.safe_text import visible_text
 from influx_etl.tools.report import write_report
 
 
@@ -28,6 +29,6 @@ def report_command(run_id: str | None, dataset: Path, out: Path | None) -> None:
     try:
         written = write_report(dataset, out, run_id)
     except InfluxError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(visible_text(f"error: {exc}"), err=True)
         sys.exit(1)
     click.echo(f"report written to {written}")

@@ -27,6 +27,7 @@ from influx_etl.errors import InfluxError, RulesError, StoreError
 from influx_etl.frames import PROFILES_SCHEMA
 from influx_etl.rules import accuracy
 from influx_etl.rules.explain import explanation, run_settings
+from influx_etl.safe_text import visible_text
 from influx_etl.store import Store
 
 FLAGGED_COLUMNS = (
@@ -48,7 +49,7 @@ FLAGGED_COLUMNS = (
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(visible_text(f"error: {message}"), err=True)
     sys.exit(1)
 
 
@@ -149,7 +150,8 @@ def explain_command(
         brand = _rules_of(settings.get("brand_rules"), brand_rules, rules.load_brand_rules)
         risk = _rules_of(settings.get("risk_rules"), risk_rules, rules.load_risk_rules)
         for line in explanation(outcome, run, brand, risk):
-            click.echo(line)
+            # the lines quote what the run stored from the profile (matches, outcome details)
+            click.echo(visible_text(line))
         click.echo(f"dataset:    {store.path}")
         recorded = _recorded_versions(run)
         for label, loaded in (("brand", brand), ("risk", risk)):
@@ -209,7 +211,8 @@ def flagged_command(dataset: Path, run_id: str | None, out: Path | None) -> None
     click.echo(f"run {run_id}: {audit.height} flagged accounts")
     for row in audit.iter_rows(named=True):
         matches = [*(row["brand_matches"] or []), *(row["risk_matches"] or [])]
-        click.echo(f"  @{row['handle']:<16} {row['decision']:<15} {', '.join(matches)}")
+        line = f"  @{row['handle']:<16} {row['decision']:<15} {', '.join(matches)}"
+        click.echo(visible_text(line))
 
 
 def flagged_accounts(outcomes: pl.DataFrame) -> pl.DataFrame:

@@ -3,10 +3,13 @@
 ``influx qa-sample`` writes a CSV of randomly chosen kept authors with what a reviewer needs
 (:func:`qa_sample`): handle, profile URL, name, bio, followers, verification, topics, the rules
 that matched and the brand confidence, plus empty ``verdict`` and ``note`` columns. The same
-dataset and seed always give the same rows.
+dataset and seed always give the same rows. The file is for a spreadsheet: a cell it would
+evaluate as a formula (a name such as ``=HYPERLINK(...)``) gets a leading ``'``
+(:func:`influx_etl.safe_text.spreadsheet_csv`; ``raw_csv`` writes the values as they are).
 
 ``influx qa-sample --record FILE`` reads the reviewed file back (:func:`read_review_file`),
-checks every row (:func:`checked_verdicts`: a bad row is reported with its line and skipped, the
+undoes that quote (:func:`influx_etl.safe_text.original_text`), checks every row
+(:func:`checked_verdicts`: a bad row is reported with its line and skipped, the
 good rows go on), attaches what the rules said about each author (:func:`verdict_records`) and
 stores the verdicts in the dataset's ``qa_verdicts`` table, where rule tuning can find them:
 a kept author judged ``brand`` or ``risky`` is a rule that missed.
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from influx_etl import safe_text
 from influx_etl.errors import ConfigError, ExportError, ReviewFileError
 from influx_etl.frames import QA_VERDICTS_SCHEMA, VERDICTS
 from influx_etl.store import Store
@@ -184,13 +188,16 @@ def verdict_records(
 # -- files (the I/O edges) -----------------------------------------------------------------------
 
 
-def write_qa_sample(dataset: Path, out: Path, n: int, seed: int) -> pl.DataFrame:
-    """Draw the sample from the dataset file and write it as CSV; returns the rows written."""
+def write_qa_sample(
+    dataset: Path, out: Path, n: int, seed: int, *, raw_csv: bool = False
+) -> pl.DataFrame:
+    """Draw the sample from the dataset file and write it as CSV for a spreadsheet (``raw_csv``:
+    the cells as they are, formulas included); returns the rows drawn, as they are."""
     with Store.open_existing(dataset) as store:
         sample = qa_sample(store.authors(), n, seed)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        sample.write_csv(out)
+        out.write_bytes(safe_text.spreadsheet_csv(sample, raw=raw_csv))
     except OSError as exc:
         raise ExportError(f"cannot write the QA sample {out}: {exc}") from None
     return sample
@@ -201,6 +208,8 @@ def read_review_file(path: Path) -> pl.DataFrame:
 
     Spreadsheets save with a byte-order mark and, in some locales, ``;`` or tabs between cells:
     both are accepted. A quoted cell may span lines, so lines are counted by the csv reader.
+    Cells are read back to the values the sample was written from (the quote before a formula
+    cell removed: :func:`influx_etl.safe_text.original_cells`).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -212,10 +221,11 @@ def read_review_file(path: Path) -> pl.DataFrame:
         raise ReviewFileError(f"cannot read: {exc.strerror}", file=path) from None
     header_line = text.split("\n", 1)[0]
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(header_line, ",;\t")
+        delimiter = csv.Sniffer().sniff(header_line, ",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(text.splitlines(keepends=True), dialect)
+        delimiter = ","
+    # only the delimiter: sniffing a header (no "" in it) would turn off doubled quotes
+    reader = csv.reader(text.splitlines(keepends=True), csv.excel, delimiter=delimiter)
     header = [cell.strip().lower() for cell in next(reader, [])]
     missing = [c for c in ("handle", "verdict") if c not in header]
     if missing:
@@ -239,7 +249,7 @@ def read_review_file(path: Path) -> pl.DataFrame:
                     cells[index] if index is not None and index < len(cells) else None
                 )
         start = reader.line_num + 1
-    return pl.DataFrame(columns, schema=REVIEW_ROWS_SCHEMA)
+    return safe_text.original_cells(pl.DataFrame(columns, schema=REVIEW_ROWS_SCHEMA))
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,22 @@
 
 Charts are matplotlib figures (the object API, no pyplot state, no display needed) embedded as
 base64 PNG, so the file opens anywhere, offline, and can be mailed as is.
+
+Names and URLs in the tables are written by strangers. The HTML is built as ``markupsafe.Markup``:
+every value put into it is escaped by ``markupsafe.escape`` unless it is markup this module made,
+so no text from a profile becomes an element or an attribute. A profile URL becomes a link only
+when it is plain ``http(s)`` (:func:`profile_link`), with ``rel="noopener noreferrer nofollow"``.
+The page's Content-Security-Policy (:data:`CONTENT_SECURITY_POLICY`) allows no script at all,
+its one stylesheet by hash and images from ``data:`` URIs only.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import hashlib
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +38,7 @@ from typing import Any, Final
 
 import duckdb
 import polars as pl
+from markupsafe import Markup, escape
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -102,8 +111,9 @@ class RunData:
     history: pl.DataFrame
     """run_id, started_at, status, source, exported, new, removed: every run of the dataset."""
     changed_authors: pl.DataFrame
-    """handle, followers, followers_before, followers_change, change (new | updated),
-    in_dataset_now: the authors this run added (no earlier snapshot) or changed."""
+    """handle, name, url (as the dataset has them now: profile text), followers,
+    followers_before, followers_change, change (new | updated), in_dataset_now: the authors this
+    run added (no earlier snapshot) or changed."""
     left_authors: pl.DataFrame
     """handle, decision, followers_count: authors kept by an earlier run that this run
     dropped (below threshold, brand, risk or banned) and that are no longer in the dataset."""
@@ -187,7 +197,7 @@ def _read_run(con: duckdb.DuckDBPyConnection, dataset: Path, run_id: str | None)
         "  SELECT id, run_id, handle, followers_count,"
         "    lag(followers_count) OVER w AS followers_before, lag(run_id) OVER w AS previous_run"
         "  FROM author_snapshots WINDOW w AS (PARTITION BY id ORDER BY fetched_at))"
-        " SELECT s.handle, s.followers_count AS followers, s.followers_before,"
+        " SELECT s.handle, a.name, a.url, s.followers_count AS followers, s.followers_before,"
         "  s.followers_count - s.followers_before AS followers_change,"
         "  CASE WHEN s.previous_run IS NULL THEN 'new' ELSE 'updated' END AS change,"
         "  a.id IS NOT NULL AS in_dataset_now"
@@ -622,45 +632,84 @@ footer{margin-top:3rem;color:#777;font-size:.85rem}
 """
 
 
-def _cell(value: Any) -> str:
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; img-src data:; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()}'"
+)
+"""No script from anywhere (the report has none), the one inline stylesheet by its hash,
+images only from ``data:`` URIs (the charts)."""
+
+LINK_COLUMNS: Final = frozenset({"url"})
+"""Table columns holding a profile's URLs (one or a list): shown by :func:`profile_link`."""
+
+_PLAIN_WEB_URL: Final = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f\\<>\"'`]+", re.IGNORECASE)
+
+
+def profile_link(url: str | None) -> Markup:
+    """A link to ``url`` when it is a plain ``http(s)`` URL (no space, quote or control character
+    a browser would strip or read otherwise), else the URL as text: ``javascript:`` and other
+    schemes never become links."""
+    if not url:
+        return Markup("")
+    if _PLAIN_WEB_URL.fullmatch(url) is None:
+        return escape(url)
+    return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(url, url)
+
+
+def _cell(value: Any, link: bool = False) -> Markup:
     if value is None:
-        return "<td></td>"
+        return Markup("<td></td>")
     if isinstance(value, bool):
-        return f"<td>{'yes' if value else 'no'}</td>"
+        return Markup("<td>{}</td>").format("yes" if value else "no")
     if isinstance(value, int):
-        return f'<td class="num">{value:,}</td>'
+        return Markup('<td class="num">{:,}</td>').format(value)
     if isinstance(value, float):
-        return f'<td class="num">{value:,.3g}</td>'
+        return Markup('<td class="num">{:,.3g}</td>').format(value)
+    if link:
+        urls = value if isinstance(value, list) else [value]
+        return Markup("<td>{}</td>").format(Markup(", ").join(map(profile_link, urls)))
     if isinstance(value, list):
-        return f"<td>{html.escape(', '.join(map(str, value)))}</td>"
-    return f"<td>{html.escape(str(value))}</td>"
+        value = ", ".join(map(str, value))
+    # bdi: a bidi override in a name cannot reorder the rest of the row
+    return Markup("<td><bdi>{}</bdi></td>").format(str(value))
 
 
-def html_table(frame: pl.DataFrame, *, percent: Sequence[str] = ()) -> str:
-    """A plain HTML table of ``frame`` (numbers right-aligned, ``percent`` columns as %)."""
+def html_table(frame: pl.DataFrame, *, percent: Sequence[str] = ()) -> Markup:
+    """A plain HTML table of ``frame`` (numbers right-aligned, ``percent`` columns as %, the
+    :data:`LINK_COLUMNS` by :func:`profile_link`)."""
     numeric = {c for c, t in frame.schema.items() if t.is_numeric()}
-    head = "".join(
-        f'<th class="num">{html.escape(c)}</th>' if c in numeric else f"<th>{html.escape(c)}</th>"
+    head = Markup("").join(
+        Markup('<th class="num">{}</th>' if c in numeric else "<th>{}</th>").format(c)
         for c in frame.columns
     )
     rows = []
     for row in frame.iter_rows(named=True):
         cells = [
-            f'<td class="num">{v:.1%}</td>' if c in percent and v is not None else _cell(v)
+            Markup('<td class="num">{:.1%}</td>').format(v)
+            if c in percent and v is not None
+            else _cell(v, link=c in LINK_COLUMNS)
             for c, v in row.items()
         ]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    return f'<div class="scroll">{table}</div>'
+        rows.append(Markup("<tr>{}</tr>").format(Markup("").join(cells)))
+    return Markup(
+        '<div class="scroll"><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>'
+    ).format(head, Markup("").join(rows))
 
 
-def _key_values(values: Mapping[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in values.items())
-    return f"<table><tbody>{rows}</tbody></table>"
+def _key_values(values: Mapping[str, Any]) -> Markup:
+    rows = Markup("").join(
+        Markup("<tr><th>{}</th>{}</tr>").format(k, _cell(v)) for k, v in values.items()
+    )
+    return Markup("<table><tbody>{}</tbody></table>").format(rows)
 
 
-def _figure(fig: Figure, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="{png_data_uri(fig)}">'
+def _figure(fig: Figure, alt: str) -> Markup:
+    return Markup('<img alt="{}" src="{}">').format(alt, png_data_uri(fig))
+
+
+def _note_paragraph(text: str) -> Markup:
+    return Markup('<p class="note">{}</p>').format(text)
 
 
 def _duration(started: str | None, finished: str | None) -> str:
@@ -671,11 +720,10 @@ def _duration(started: str | None, finished: str | None) -> str:
     return f"{seconds:,.1f} s" if seconds < 180 else f"{seconds / 60:,.1f} min"
 
 
-def _authors_table(frame: pl.DataFrame) -> str:
+def _authors_table(frame: pl.DataFrame) -> Markup:
     shown = frame.head(TABLE_ROWS).rename(_AUTHOR_HEADERS, strict=False)
     more = frame.height - shown.height
-    tail = f'<p class="note">… and {more:,} more.</p>' if more > 0 else ""
-    return html_table(shown) + tail
+    return html_table(shown) + (_note_paragraph(f"… and {more:,} more.") if more > 0 else "")
 
 
 _SEED_FILE_HEADERS: Final = {
@@ -703,16 +751,15 @@ def render_html(data: RunData, *, generated_at: str) -> str:
     counts = data.counts
     timeline = batch_timeline(data.batches)
     per_file = seed_file_outcomes(data.outcomes, data.seed_rejects)
-    esc = html.escape
     status = str(run.get("status") or "")
-    meta = " · ".join(
+    meta = Markup(" · ").join(
         part
         for part in (
-            f'<span class="status-{esc(status)}">{esc(status)}</span>',
-            f"source {esc(str(run.get('source')))}",
-            f"started {esc(str(run.get('started_at')))}",
-            f"took {esc(_duration(run.get('started_at'), run.get('finished_at')))}",
-            f"by {esc(str(run['operator']))}" if run.get("operator") else "",
+            Markup('<span class="status-{}">{}</span>').format(status, status),
+            escape(f"source {run.get('source')}"),
+            escape(f"started {run.get('started_at')}"),
+            escape(f"took {_duration(run.get('started_at'), run.get('finished_at'))}"),
+            escape(f"by {run['operator']}") if run.get("operator") else "",
         )
         if part
     )
@@ -729,17 +776,18 @@ def render_html(data: RunData, *, generated_at: str) -> str:
         .alias("of looked up")
     )
     replay = str(run.get("source") or "").startswith("replay:")
-    no_requests = (
-        f"<p class='note'>This run sent no request: it replayed {esc(str(run['source'])[7:])}'s "
-        "stored lookups with the current rules.</p>"
+    no_requests = _note_paragraph(
+        f"This run sent no request: it replayed {str(run['source'])[7:]}'s stored lookups with "
+        "the current rules."
         if replay
-        else "<p class='note'>This run stored no batch.</p>"
+        else "This run stored no batch."
     )
     changes_note = (
         "New: the dataset had no earlier snapshot of the author. Updated: looked up again with "
         "other data (followers before and after come from the author snapshots). Not in the "
         "dataset now: a later run removed the author. The counts above are the run's own."
     )
+    none = _note_paragraph("None.")
     sections = [
         (
             "funnel",
@@ -763,8 +811,10 @@ def render_html(data: RunData, *, generated_at: str) -> str:
             (
                 _figure(rate_limit_figure(timeline), "rate limit")
                 + _key_values(rate_limit_summary(timeline))
-                + f"<p class='note'>A wait is a stretch of {IDLE_GAP_S} s or more when no request "
-                "was in flight: the workers held for the window's reset, a 429, or a backoff.</p>"
+                + _note_paragraph(
+                    f"A wait is a stretch of {IDLE_GAP_S} s or more when no request was in "
+                    "flight: the workers held for the window's reset, a 429, or a backoff."
+                )
             )
             if not timeline.is_empty()
             else no_requests,
@@ -777,52 +827,63 @@ def render_html(data: RunData, *, generated_at: str) -> str:
                 per_file.rename(_SEED_FILE_HEADERS, strict=False),
                 percent=["not-found rate", "suspended rate"],
             )
-            + "<p class='note'>Rejected seed rows were not valid handles (never looked up).</p>",
+            + _note_paragraph("Rejected seed rows were not valid handles (never looked up)."),
         ),
         (
             "changes",
             "What changed in the dataset",
             _figure(changes_figure(counts, data.history, run_id), "dataset changes")
-            + f"<p class='note'>{changes_note}</p>"
-            + "<h3>New and updated authors</h3>"
+            + _note_paragraph(changes_note)
+            + Markup("<h3>New and updated authors</h3>")
             + (
                 _authors_table(data.changed_authors)
                 if not data.changed_authors.is_empty()
-                else "<p class='note'>None.</p>"
+                else none
             )
-            + "<h3>Left the dataset</h3>"
-            + (
-                _authors_table(data.left_authors)
-                if not data.left_authors.is_empty()
-                else "<p class='note'>None.</p>"
-            ),
+            + Markup("<h3>Left the dataset</h3>")
+            + (_authors_table(data.left_authors) if not data.left_authors.is_empty() else none),
         ),
     ]
-    nav = "".join(f'<a href="#{anchor}">{esc(title)}</a>' for anchor, title, _ in sections)
-    body = "".join(
-        f'<section id="{anchor}"><h2>{esc(title)}</h2>{content}</section>'
+    nav = Markup("").join(
+        Markup('<a href="#{}">{}</a>').format(anchor, title) for anchor, title, _ in sections
+    )
+    body = Markup("").join(
+        Markup('<section id="{}"><h2>{}</h2>{}</section>').format(anchor, title, content)
         for anchor, title, content in sections
     )
-    rules_note = _rules_note(run.get("rules_versions"))
-    return (
+    page = Markup(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>influx run {esc(run_id)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>Run {esc(run_id)}</h1><p class='meta'>{meta}</p>"
-        f"<p class='meta'>dataset {esc(str(data.dataset))}</p>{rules_note}"
-        f"<nav>{nav}</nav>{body}"
-        f"<footer>influx_etl {esc(_package_version())} · generated {esc(generated_at)}</footer>"
+        "<title>influx run {run_id}</title><style>{css}</style></head><body>"
+        "<h1>Run {run_id}</h1><p class='meta'>{meta}</p>"
+        "<p class='meta'>dataset {dataset}</p>{rules_note}"
+        "<nav>{nav}</nav>{body}"
+        "<footer>influx_etl {version} · generated {generated_at}</footer>"
         "</body></html>\n"
+    ).format(
+        csp=CONTENT_SECURITY_POLICY,
+        run_id=run_id,
+        css=Markup(_CSS),  # our own constant: a stylesheet's text is not HTML-escaped
+        meta=meta,
+        dataset=str(data.dataset),
+        rules_note=_rules_note(run.get("rules_versions")),
+        nav=nav,
+        body=body,
+        version=_package_version(),
+        generated_at=generated_at,
     )
+    return str(page)
 
 
-def _rules_note(rules_versions: str | None) -> str:
+def _rules_note(rules_versions: str | None) -> Markup:
     """``brand rules 2.1.0 (472f66d0) · ...`` from the run's recorded rule file versions."""
     try:
         versions = json.loads(rules_versions or "{}")
     except ValueError:
-        return ""
+        return Markup("")
     parts = []
     for name, value in sorted(versions.items()):
         if isinstance(value, dict):
@@ -830,8 +891,10 @@ def _rules_note(rules_versions: str | None) -> str:
             label = f"{name} {value.get('version')}" + (f" ({digest})" if digest else "")
         else:
             label = f"{name} {value}"
-        parts.append(html.escape(label))
-    return f"<p class='meta'>rules: {' · '.join(parts)}</p>" if parts else ""
+        parts.append(label)
+    if not parts:
+        return Markup("")
+    return Markup("<p class='meta'>rules: {}</p>").format(" · ".join(parts))
 
 
 def _package_version() -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from influx_etl.errors import ReviewFileError
 from influx_etl.frames import QA_VERDICTS_SCHEMA
+from influx_etl.safe_text import original_cells, spreadsheet_csv
 from influx_etl.store import Store
 from influx_etl.tools.qa import (
     REVIEW_ROWS_SCHEMA,
@@ -22,6 +23,7 @@ from influx_etl.tools.qa import (
     record_verdicts,
     write_qa_sample,
 )
+from tests.hostile_profiles import evaluated, hostile_dataset, hostile_users
 from tests.run_dataset import KEPT_AFTER_SECOND, BuiltDataset, report_dataset
 
 
@@ -204,3 +206,45 @@ def test_checked_verdicts_strip_at_signs_and_blank_space() -> None:
         {"line": 2, "handle_key": "ada", "handle": "Ada", "id": None, "verdict": "risky",
          "note": None}
     ]  # fmt: skip
+
+
+@pytest.fixture
+def hostile_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A copy of the dataset of hostile profiles this test may write to."""
+    return Path(shutil.copy(hostile_dataset(tmp_path_factory), tmp_path / "influx.duckdb"))
+
+
+def test_a_sample_of_hostile_profiles_has_no_formula_and_reads_back_as_it_was(
+    hostile_copy: Path, tmp_path: Path
+) -> None:
+    sample_file = tmp_path / "qa.csv"
+    written = write_qa_sample(hostile_copy, sample_file, 100, seed=3)
+    rows = read_csv(sample_file)
+    assert len(rows) == written.height == len(hostile_users())
+    assert [(r["handle"], c, v) for r in rows for c, v in r.items() if evaluated(v)] == []
+    # every text cell, the quote before a formula taken off, is the value drawn
+    read_back = original_cells(pl.read_csv(sample_file, infer_schema=False))
+    texts = [c for c, t in written.schema.items() if t == pl.String]
+    assert read_back.select(texts).equals(written.select(texts))
+    assert any(name.startswith("=") for name in written["name"])
+
+    # a reviewer's note written by the same neutralising writer comes back as typed
+    notes = ["=SUM(A1:A9) is a person", "-1 looks like a bot", "@mention only"]
+    reviewed = written.head(3).with_columns(
+        pl.lit("individual").alias("verdict"), pl.Series("note", notes)
+    )
+    sample_file.write_bytes(spreadsheet_csv(reviewed))
+    assert read_review_file(sample_file)["note"].to_list() == notes
+    result = record_verdicts(hostile_copy, sample_file, "2026-01-01T00:00:00.000Z")
+    assert result.stored == 3 and result.bad.is_empty() and result.not_in_dataset == 0
+    con = duckdb.connect(str(hostile_copy), read_only=True)
+    stored = con.execute("SELECT id, handle, note FROM qa_verdicts ORDER BY line").fetchall()
+    con.close()
+    assert stored == list(zip(reviewed["id"], reviewed["handle"], notes, strict=True))
+
+
+def test_a_raw_sample_keeps_the_formulas(hostile_copy: Path, tmp_path: Path) -> None:
+    written = write_qa_sample(hostile_copy, tmp_path / "qa.csv", 100, seed=3, raw_csv=True)
+    rows = read_csv(tmp_path / "qa.csv")
+    assert [r["name"] for r in rows] == written["name"].to_list()
+    assert any(evaluated(r["name"]) for r in rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import re
 from dataclasses import replace
@@ -16,12 +17,22 @@ from PIL import Image
 
 from influx_etl.errors import StoreError
 from influx_etl.tools.report import (
+    CONTENT_SECURITY_POLICY,
     batch_timeline,
     funnel_stages,
+    profile_link,
     read_run,
     render_html,
     seed_file_outcomes,
     write_report,
+)
+from tests.hostile_profiles import (
+    HOSTILE_TEXTS,
+    HOSTILE_URLS,
+    PLAIN_URLS,
+    foreign_markup,
+    hostile_users,
+    parsed_page,
 )
 from tests.run_dataset import FIRST_POPULATION, SECOND_POPULATION, BuiltDataset, report_dataset
 
@@ -223,3 +234,60 @@ def test_seed_file_outcomes_count_decisions_and_rates() -> None:
     assert rows["b.csv"]["rejected"] == 2
     assert rows["c.csv"]["handles"] == 0 and rows["c.csv"]["rejected"] == 1  # all rows bad
     assert table.columns[:6] == ["seed_file", "handles", "kept", "brand", "not_found", "suspended"]
+
+
+def _hostile_run(built: BuiltDataset) -> str:
+    """The report of a run whose new authors are the hostile profiles (names and URLs shown)."""
+    users = hostile_users()
+    changed = pl.DataFrame(
+        {
+            "handle": [u["username"] for u in users],
+            "name": [u["name"] for u in users],
+            "url": [u["url"] for u in users],
+            "followers": [u["public_metrics"]["followers_count"] for u in users],
+            "change": ["new"] * len(users),
+        }
+    )
+    data = read_run(built.path, built.first.run_id)
+    return render_html(replace(data, changed_authors=changed), generated_at="x")
+
+
+def test_profile_text_in_the_report_is_text_never_markup(built: BuiltDataset) -> None:
+    page = _hostile_run(built)
+    assert foreign_markup(page) == []
+    shown = "".join(parsed_page(page).texts)
+    for text in HOSTILE_TEXTS:  # each name is there, as text
+        assert text.strip() in shown
+    links = [a for tag, a in parsed_page(page).elements if tag == "a" and a["href"][0] != "#"]
+    assert {a["href"] for a in links} == set(PLAIN_URLS)
+
+
+@pytest.mark.parametrize("url", [*HOSTILE_URLS, " https://x.example/", "https://a b", "ftp://x"])
+def test_only_plain_web_urls_become_links(url: str) -> None:
+    assert "<a" not in profile_link(url)
+    assert parsed_page(f"<p>{profile_link(url)}</p>").texts == [url]
+
+
+@pytest.mark.parametrize("url", PLAIN_URLS)
+def test_a_web_url_is_a_link_that_gives_the_target_nothing(url: str) -> None:
+    ((tag, attrs),) = parsed_page(str(profile_link(url))).elements
+    assert (tag, attrs) == ("a", {"href": url, "rel": "noopener noreferrer nofollow"})
+
+
+def test_the_report_allows_no_script_and_only_its_own_stylesheet(built: BuiltDataset) -> None:
+    page = parsed_page(_hostile_run(built))
+    policies = [
+        attrs["content"]
+        for tag, attrs in page.elements
+        if tag == "meta" and attrs.get("http-equiv") == "Content-Security-Policy"
+    ]
+    assert policies == [CONTENT_SECURITY_POLICY]
+    rules = dict(rule.strip().split(" ", 1) for rule in CONTENT_SECURITY_POLICY.split(";"))
+    assert rules["default-src"] == rules["script-src"] == "'none'"
+    assert rules["img-src"] == "data:"
+    digest = base64.b64encode(hashlib.sha256(page.style.encode()).digest()).decode()
+    assert rules["style-src"] == f"'sha256-{digest}'"
+    # the policy comes before anything it governs
+    assert [tag for tag, _ in page.elements][:3] == ["html", "head", "meta"]
+    assert page.elements[2][1] == {"charset": "utf-8"}
+    assert page.elements[3][1]["http-equiv"] == "Content-Security-Policy"
