@@ -287,7 +287,8 @@ def lookup_work(
 
 
 def duration_text(seconds: float) -> str:
-    """``2 h 15 min``, ``45 min``, ``0 min`` (the plan's least time)."""
-    minutes = math.ceil(seconds / 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    """``2 h 15 min``, ``24 h``, ``45 min``, ``0 min`` (the plan's least time)."""
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -167,4 +167,5 @@ def test_combined_seeds_keep_one_row_per_handle_with_every_file() -> None:
 
 
 def test_durations_read_as_hours_and_minutes() -> None:
-    assert [plan.duration_text(s) for s in (0, 900, 8100)] == ["0 min", "15 min", "2 h 15 min"]
+    texts = [plan.duration_text(s) for s in (0, 900, 8100, 86400)]
+    assert texts == ["0 min", "15 min", "2 h 15 min", "24 h"]
