@@ -34,7 +34,8 @@ class TargetReport:
     authors_before: int
     authors_now: int
     pending_files: tuple[str, ...]
-    """Seed files still pending when the automation stopped (target reached first)."""
+    """Seed files still pending after the run: the target was reached first, or a cap or
+    failed handles left some of their handles unsettled."""
     topic_coverage: dict[str, int]
     mean_added_per_file_run: float | None
     runs: tuple[pipeline.RunReport, ...] = field(repr=False)

@@ -677,7 +677,7 @@ class Store:
     def latest_run_with_raw(self) -> str | None:
         """The newest finished run that looked handles up (not a replay), if any."""
         rows = self._con.execute(
-            "SELECT run_id FROM runs WHERE status IN ('succeeded', 'incomplete') "
+            "SELECT run_id FROM runs WHERE status IN ('succeeded', 'incomplete', 'capped') "
             "AND run_id IN (SELECT run_id FROM raw_lookups) ORDER BY started_at DESC LIMIT 1"
         ).fetchall()
         return str(rows[0][0]) if rows else None
