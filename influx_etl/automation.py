@@ -1,10 +1,11 @@
 """Weekly automation toward a target: process pending seed files, refresh stale authors, report.
 
-A seed file is *pending* until a run has processed its exact content (by sha256), so an edited
-file counts as new. Files are processed one run each, in name order, until the dataset holds the
-target number of authors or nothing is pending. Authors last looked up more than
-``refresh_days`` ago are then looked up again in one run. Every run goes through
-:func:`influx_etl.pipeline.run_harvest`; this module only decides what to run.
+A seed file is *pending* until a run has settled every handle of its exact content (by sha256),
+so an edited file counts as new. Every pending file (unless the dataset already holds the target)
+and the authors last looked up more than ``refresh_days`` ago go into **one** run: one plan of
+distinct handles (:mod:`influx_etl.plan`), fresh outcomes reused, the rest in full batches. A
+capped or killed run leaves its files pending and the same command continues. The run goes
+through :func:`influx_etl.pipeline.run_harvest`; this module only decides what it is given.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from influx_etl import pipeline, seeds
+from influx_etl import pipeline, plan, seeds
 from influx_etl.config import PipelineConfig
 from influx_etl.store import Store
 
@@ -33,13 +34,14 @@ class TargetReport:
     authors_before: int
     authors_now: int
     pending_files: tuple[str, ...]
-    """Seed files still pending when the automation stopped (target reached first)."""
+    """Seed files still pending after the run: the target was reached first, or a cap or
+    failed handles left some of their handles unsettled."""
     topic_coverage: dict[str, int]
     mean_added_per_file_run: float | None
     runs: tuple[pipeline.RunReport, ...] = field(repr=False)
     refreshed: int = 0
-    run_labels: tuple[str, ...] = ()
-    """What each of ``runs`` looked up: its seed file's name, or :data:`REFRESH_SEED_FILE`."""
+    processed_files: tuple[str, ...] = ()
+    """Seed files this run settled."""
 
     @property
     def added(self) -> int:
@@ -67,6 +69,67 @@ def pending_seed_files(paths: list[Path], store: Store) -> list[Path]:
     return [path for path in paths if str(path) in pending]
 
 
+@dataclass(frozen=True)
+class AutomationWork:
+    """What one automation run is given: the pending files and the refresh set, as one load."""
+
+    files: tuple[Path, ...]
+    stale: tuple[str, ...]
+    seed_load: seeds.SeedLoad | None
+    """None when nothing is pending and nothing is stale."""
+    authors_before: int
+
+    @property
+    def forced_keys(self) -> pl.Series:
+        return pl.Series("handle_key", [h.lower() for h in self.stale], pl.String)
+
+
+def automation_work(
+    config: PipelineConfig,
+    seeds_dir: Path,
+    target: int,
+    *,
+    refresh_days: float | None = None,
+    now: datetime | None = None,
+) -> AutomationWork:
+    """Every pending seed file (none once the dataset holds ``target``) and the stale authors."""
+    paths = seeds.seed_paths(seeds_dir)
+    with pipeline.open_dataset(config) as store:
+        before = store.authors().height
+        pending = pending_seed_files(paths, store) if before < target else []
+        stale: list[str] = []
+        if refresh_days is not None:
+            checked_before = (now or datetime.now(UTC)) - timedelta(days=refresh_days)
+            stale = store.stale_handles(checked_before.isoformat().replace("+00:00", "Z"))
+    log.info("%d of %d seed files pending, %d authors stale", len(pending), len(paths), len(stale))
+    parts = [seeds.load_seeds(pending)] if pending else []
+    if stale:
+        parts.append(seeds.seeds_from_handles(stale, REFRESH_SEED_FILE))
+    return AutomationWork(
+        files=tuple(pending),
+        stale=tuple(stale),
+        seed_load=plan.combined_seeds(parts) if parts else None,
+        authors_before=before,
+    )
+
+
+def plan_automation(
+    config: PipelineConfig,
+    seeds_dir: Path,
+    target: int,
+    *,
+    refresh_days: float | None = None,
+    now: datetime | None = None,
+) -> plan.LookupPlan | None:
+    """What :func:`run_automation` would look up and send (nothing is sent); None: nothing
+    pending."""
+    work = automation_work(config, seeds_dir, target, refresh_days=refresh_days, now=now)
+    if work.seed_load is None:
+        return None
+    lookup_plan = pipeline.plan_harvest(config, work.seed_load, work.forced_keys)
+    return replace(lookup_plan, pending_files=tuple(p.name for p in work.files))
+
+
 def run_automation(
     config: PipelineConfig,
     seeds_dir: Path,
@@ -76,53 +139,34 @@ def run_automation(
     progress: pipeline.ProgressCallback | None = None,
     now: datetime | None = None,
 ) -> TargetReport:
-    """Process pending seed files until ``target`` authors, refresh stale ones, report."""
-    paths = seeds.seed_paths(seeds_dir)
-    with pipeline.open_dataset(config) as store:
-        before = store.authors().height
-        pending = pending_seed_files(paths, store)
-    log.info("%d of %d seed files pending", len(pending), len(paths))
-
+    """Look up every pending seed file and the stale authors in one run, and report."""
+    work = automation_work(config, seeds_dir, target, refresh_days=refresh_days, now=now)
     runs: list[pipeline.RunReport] = []
-    labels: list[str] = []
-    authors = before
-    remaining = list(pending)
-    while remaining and authors < target:
-        path = remaining.pop(0)
-        report = pipeline.run_harvest(replace(config, seed_paths=(path,)), progress=progress)
+    if work.seed_load is not None:
+        report = pipeline.run_harvest(
+            replace(config, seed_paths=work.files),
+            progress=progress,
+            seed_load=work.seed_load,
+            forced_keys=work.forced_keys,
+        )
         runs.append(report)
-        labels.append(path.name)
-        authors = report.manifest.count
 
-    refreshed = 0
-    if refresh_days is not None:
-        checked_before = (now or datetime.now(UTC)) - timedelta(days=refresh_days)
-        with pipeline.open_dataset(config) as store:
-            stale = store.stale_handles(checked_before.isoformat().replace("+00:00", "Z"))
-        if stale:
-            log.info("refreshing %d authors last looked up before %s", len(stale), checked_before)
-            report = pipeline.run_harvest(
-                config,
-                progress=progress,
-                seed_load=seeds.seeds_from_handles(stale, REFRESH_SEED_FILE),
-            )
-            runs.append(report)
-            labels.append(REFRESH_SEED_FILE)
-            refreshed = len(stale)
-
+    paths = seeds.seed_paths(seeds_dir)
     with pipeline.open_dataset(config) as store:
         dataset = store.authors()
         history = store.runs()
+        still_pending = pending_seed_files(paths, store)
+    left = {p.name for p in still_pending}
     return TargetReport(
         target=target,
-        authors_before=before,
+        authors_before=work.authors_before,
         authors_now=dataset.height,
-        pending_files=tuple(p.name for p in remaining),
+        pending_files=tuple(p.name for p in still_pending),
         topic_coverage=topic_coverage(dataset),
         mean_added_per_file_run=mean_added_per_file_run(history),
         runs=tuple(runs),
-        refreshed=refreshed,
-        run_labels=tuple(labels),
+        refreshed=len(work.stale),
+        processed_files=tuple(p.name for p in work.files if p.name not in left),
     )
 
 

@@ -22,6 +22,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SCHEMA = project.packaged_path(project.SCHEMA)
 DEFAULT_SCORING = project.packaged_path(project.SCORING)
 """The packaged composite score weights (a project's ``lists/scoring.yml`` overrides them)."""
+DEFAULT_FRESHNESS = project.packaged_path(project.FRESHNESS)
+"""How long each lookup outcome stays fresh (a project's ``lists/freshness.yml`` overrides it)."""
 
 MAX_BATCH_SIZE = 100
 """The API refuses more than 100 usernames in one ``/2/users/by`` request."""
@@ -261,6 +263,45 @@ dataset file, or ``influx.duckdb.tmp/`` beside it) instead (README, "Streaming")
 _MEMORY_SIZE: Final = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B)$", re.IGNORECASE)
 
 
+DEFAULT_RATE_LIMIT: Final = (300, 900.0)
+"""App-only auth on ``GET /2/users/by``: 300 requests per 15 minutes."""
+DEFAULT_PRICE_PER_USER: Final = 0.010
+"""Pay-per-use price of one user read, in USD (a full 100-user request costs 1.00)."""
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """What a run may reuse and spend: freshness windows, the rate-limit model, price and caps."""
+
+    freshness_path: Path = DEFAULT_FRESHNESS
+    """Days each outcome class stays fresh (YAML, see :func:`influx_etl.plan.load_freshness`)."""
+    max_age: Mapping[str, float | None] = field(default_factory=dict)
+    """``--max-age CLASS=DAYS`` overrides of the file's windows (``None``: fresh for ever)."""
+    refresh: bool = False
+    """Look every handle up, fresh or not (``--refresh``)."""
+    rate_limit: int = DEFAULT_RATE_LIMIT[0]
+    rate_window_s: float = DEFAULT_RATE_LIMIT[1]
+    price_per_user: float = DEFAULT_PRICE_PER_USER
+    """USD per user read; 0 turns the cost lines off."""
+    max_requests: int | None = None
+    """Send no request beyond this many (``--max-requests``); the rest stays pending."""
+    max_cost: float | None = None
+    """Spend no more than this many USD at ``price_per_user`` (``--max-cost``)."""
+
+    def __post_init__(self) -> None:
+        if self.rate_limit < 1 or self.rate_window_s <= 0:
+            raise ConfigError(
+                f"--rate-limit must be R/WINDOW with R >= 1 and WINDOW > 0 "
+                f"(got {self.rate_limit}/{self.rate_window_s}s)"
+            )
+        if self.price_per_user < 0:
+            raise ConfigError(f"--price-per-user must be >= 0 (got {self.price_per_user})")
+        if self.max_requests is not None and self.max_requests < 0:
+            raise ConfigError(f"--max-requests must be >= 0 (got {self.max_requests})")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError(f"--max-cost must be >= 0 (got {self.max_cost})")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     seed_paths: tuple[Path, ...] = ()
@@ -280,6 +321,8 @@ class PipelineConfig:
     Memory grows with it, time hardly does (see :data:`DEFAULT_CHUNK_ROWS`)."""
     store_memory: str | None = DEFAULT_STORE_MEMORY
     """DuckDB's ``memory_limit`` on the dataset file (``None``: DuckDB's default)."""
+    plan: PlanSettings = field(default_factory=PlanSettings)
+    """Freshness, the rate-limit and cost model and the caps (:mod:`influx_etl.plan`)."""
 
     def __post_init__(self) -> None:
         if self.chunk_rows is not None and self.chunk_rows < 1:

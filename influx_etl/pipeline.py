@@ -24,7 +24,9 @@ import polars as pl
 
 from influx_etl import (
     export,
+    funnel,
     lookup,
+    plan,
     project,
     rules,
     score,
@@ -36,7 +38,7 @@ from influx_etl import (
 )
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
-from influx_etl.frames import OUTCOMES, OUTCOMES_SCHEMA
+from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES, OUTCOMES_SCHEMA
 from influx_etl.sources import (
     BulkLookupSource,
     DatasetKind,
@@ -48,7 +50,7 @@ from influx_etl.sources import (
     source_kind,
 )
 from influx_etl.sources.xclient import utc_now_iso
-from influx_etl.store import Integration, Store
+from influx_etl.store import Integration, RunIntegration, Store
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,22 @@ class RunReport:
     """Batches requested by this run (a resumed run does not count the ones stored before)."""
     source: str = ""
     """The source's name as the run records it (``sim``, ``http://…``, ``prefetched:…``)."""
+    plan: plan.LookupPlan | None = None
+    """What the run planned (reused, looked up, requests; under a cap, what is left)."""
+    usage: RunUsage | None = None
+    """What the run's requests read, from the usage ledger."""
+    per_file: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    """The run's funnel per seed file (:func:`influx_etl.funnel.per_seed_file`)."""
+
+
+@dataclass(frozen=True)
+class RunUsage:
+    """A run's requests and users read (the usage ledger) and their estimated cost."""
+
+    requests: int
+    users_read: int
+    billable: int
+    cost: float
 
 
 def new_run_id() -> str:
@@ -139,14 +157,18 @@ def run_harvest(
     extra_schemas: tuple[Path, ...] = (),
     resume: bool = True,
     seed_load: seeds.SeedLoad | None = None,
+    forced_keys: pl.Series | None = None,
 ) -> RunReport:
     """Run the whole pipeline once and return what it did.
 
-    With ``resume`` (the default), an earlier run of the same work (same seeds, batching and
-    source) that did not settle every handle — killed, stopped by an error, or ended with
-    ``failed`` handles (status ``incomplete``) — is taken over: only the handles its stored raw
-    documents do not answer are looked up, in new batches. ``seed_load`` replaces reading
-    ``config.seed_paths`` (the automation's refresh looks up handles from the dataset).
+    The seeds are planned first (:mod:`influx_etl.plan`): a handle whose stored outcome is still
+    fresh is reused, not looked up; the rest go in full batches, and a cap
+    (``config.plan.max_requests`` / ``max_cost``) defers the batches beyond it (the run ends
+    ``capped``; the next run continues). With ``resume`` (the default), an earlier run of the
+    same work (same batches and source) that was killed or stopped by an error is taken over:
+    only the handles its stored raw documents do not answer are looked up, in new batches.
+    ``seed_load`` replaces reading ``config.seed_paths`` (the automation's pending files and
+    refresh set); ``forced_keys`` are looked up even when fresh (the refresh set).
     """
     clock = time.perf_counter()
     with timing.stage("rulebook"):
@@ -159,8 +181,10 @@ def run_harvest(
         with timing.stage("seeds"):
             if seed_load is None:
                 seed_load = seeds.load_seeds(config.seed_paths)
-            batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
         store = opened.enter_context(open_dataset(config, source.kind))
+        with timing.stage("plan"):
+            work = planned_work(store, config, seed_load, forced_keys)
+            batches = work.batches.drop("deferred")
         with timing.stage("fingerprint"):
             fingerprint = work_fingerprint(batches, source.name)
         run_id = store.unfinished_run(fingerprint) if resume else None
@@ -180,7 +204,7 @@ def run_harvest(
                     rules_versions=rulebook.versions,
                 )
                 store.record_seed_files(run_id, seed_load.files)
-            pending = batches
+            pending = work.batches
         else:
             store.reopen_run(run_id)
             settled = lookup.settled_handles(store.raw_lookups(run_id))
@@ -191,15 +215,28 @@ def run_harvest(
                 settled.len(),
                 pending.height,
             )
-            pending = lookup.batched(
-                pending, config.lookup.batch_size, first_batch_id=store.next_batch_id(run_id)
+            pending = plan.capped_batches(
+                lookup.batched(
+                    pending, config.lookup.batch_size, first_batch_id=store.next_batch_id(run_id)
+                ),
+                config.plan,
+                config.lookup.endpoint,
+            )
+        deferred = pending.filter(pl.col("deferred"))["handle_key"]
+        pending = pending.filter(~pl.col("deferred")).drop("deferred")
+        if deferred.len():
+            log.warning(
+                "capped: %d handles in %d batches this run, %d left for the next run",
+                pending.height,
+                pending["batch_id"].n_unique(),
+                deferred.len(),
             )
         looked_up_batches = pending["batch_id"].n_unique()
         if observer is not None:
             observer.lookup_started(looked_up_batches, pending.height)
         try:
             with timing.stage("lookup"):
-                _looked_up(store, run_id, source, pending, config.lookup.parallel_batches, progress)
+                _looked_up(store, run_id, source, pending, config, progress)
             del pending
             with timing.stage("read_raw"):
                 raw = store.raw_lookups(run_id)
@@ -209,9 +246,10 @@ def run_harvest(
                 started_at,
                 RunInputs(
                     raw=raw,
-                    seeds=batches,
+                    seeds=batches.filter(~pl.col("handle_key").is_in(deferred.implode())),
                     seed_rejects=seed_load.rejects,
                     seed_rows=seed_load.rows_read,
+                    reused=work.reused,
                 ),
                 rulebook,
                 config,
@@ -219,22 +257,87 @@ def run_harvest(
         except (InfluxError, KeyboardInterrupt):
             store.finish_run(run_id, utc_now_iso(), "failed", {})
             raise
-        if report.funnel["failed"]:
-            # Not settled: the same command again takes this run over and asks only for these.
+        unsettled = pl.concat([deferred, store.failed_handle_keys(run_id)])
+        settled_files = _settled_files(seed_load, unsettled)
+        store.mark_seed_files_processed(run_id, settled_files)
+        if deferred.len():
+            status = "capped"
+        elif report.funnel["failed"]:
+            # Not settled: the same command again asks only for these (the rest is fresh).
             log.warning(
                 "%d handles failed; run the same command again to retry only them",
                 report.funnel["failed"],
             )
-            store.finish_run(run_id, utc_now_iso(), "incomplete", report.funnel)
+            status = "incomplete"
         else:
-            store.mark_seed_files_processed(run_id, seed_load.files["sha256"].to_list())
-            store.finish_run(run_id, utc_now_iso(), "succeeded", report.funnel)
+            status = "succeeded"
+        store.finish_run(run_id, utc_now_iso(), status, report.funnel)
+        usage = run_usage(store, run_id, config.plan.price_per_user)
+        per_file = funnel.per_seed_file(
+            seed_load.frame, store.handle_outcomes(run_id), seed_load.rejects
+        )
     return replace(
         report,
         elapsed_s=time.perf_counter() - clock,
         batches=looked_up_batches,
         source=source.name,
+        plan=work.plan,
+        usage=usage,
+        per_file=per_file,
     )
+
+
+def planned_work(
+    store: Store,
+    config: PipelineConfig,
+    seed_load: seeds.SeedLoad,
+    forced_keys: pl.Series | None = None,
+) -> plan.LookupWork:
+    """The plan of a run of ``seed_load`` against what ``store`` already knows (no request)."""
+    return plan.lookup_work(
+        seed_load,
+        store.handle_checks(seed_load.frame["handle_key"]),
+        config.plan,
+        config.lookup.batch_size,
+        datetime.now(UTC),
+        endpoint=config.lookup.endpoint,
+        forced_keys=forced_keys,
+    )
+
+
+def plan_harvest(
+    config: PipelineConfig,
+    seed_load: seeds.SeedLoad | None = None,
+    forced_keys: pl.Series | None = None,
+) -> plan.LookupPlan:
+    """What :func:`run_harvest` would do with the same arguments, sending nothing."""
+    if seed_load is None:
+        seed_load = seeds.load_seeds(config.seed_paths)
+    with open_dataset(config) as store:
+        return planned_work(store, config, seed_load, forced_keys).plan
+
+
+def run_usage(store: Store, run_id: str, price_per_user: float) -> RunUsage:
+    """The run's lines of the usage ledger, summed."""
+    usage = store.usage().filter(pl.col("run_id") == run_id)
+    billable = int(usage["billable"].sum())
+    return RunUsage(
+        requests=int(usage["requests"].sum()),
+        users_read=int(usage["users_read"].sum()),
+        billable=billable,
+        cost=billable * price_per_user,
+    )
+
+
+def _settled_files(seed_load: seeds.SeedLoad, unsettled_keys: pl.Series) -> list[str]:
+    """The sha256 of the seed files none of whose handles is in ``unsettled_keys``."""
+    unsettled = (
+        seed_load.frame.filter(pl.col("handle_key").is_in(unsettled_keys.implode()))
+        .select(pl.col("seed_files").explode())
+        .to_series()
+    )
+    files = seed_load.files.filter(~pl.col("name").is_in(unsettled.implode()))
+    return files["sha256"].to_list()
 
 
 def _looked_up(
@@ -242,7 +345,7 @@ def _looked_up(
     run_id: str,
     source: LookupSource,
     batches: pl.DataFrame,
-    parallel_batches: int,
+    config: PipelineConfig,
     progress: ProgressCallback | None,
 ) -> None:
     """Look the ``batches`` (``batch_id``, ``handle``) up and commit their raw answers.
@@ -250,7 +353,7 @@ def _looked_up(
     A source that already holds every answer (:class:`BulkLookupSource`, a prefetched file)
     answers all batches at once with a reference to its data, stored in one transaction (and
     reported to ``progress`` as one step); any other source's batches are committed one by one
-    as they arrive (crash safety).
+    as they arrive (crash safety), each with its line in the usage ledger.
     """
     if isinstance(source, BulkLookupSource):
         answer = source.bulk_answer()
@@ -261,10 +364,24 @@ def _looked_up(
         return
     # a million handles as Python strings are ~100 MB: made only for the sources that need them
     work = lookup.batch_handles(batches)
-    for done, raw in enumerate(lookup.raw_batches(source, work, parallel_batches), start=1):
+    endpoint = usage_endpoint(config)
+    parallel = config.lookup.parallel_batches
+    for done, raw in enumerate(lookup.raw_batches(source, work, parallel), start=1):
         store.save_raw_batch(run_id, raw)
+        # per-user: one request per handle at least; bulk: one per attempt
+        requests = len(raw.handles) if config.lookup.endpoint == "per-user" else raw.attempts
+        store.record_usage(run_id, raw.batch_id, endpoint, requests)
         if progress is not None:
             progress(raw, done, len(work))
+
+
+def usage_endpoint(config: PipelineConfig) -> str:
+    """The endpoint a run's requests go to, as the usage ledger names it."""
+    if config.lookup.source == "mcp":
+        return f"mcp:{config.lookup.mcp_tool}"
+    if config.lookup.endpoint == "per-user":
+        return "GET /2/users/by/username/:username"
+    return "GET /2/users/by"
 
 
 def replay_run(
@@ -331,6 +448,8 @@ class RunInputs:
     seeds: pl.DataFrame
     seed_rejects: pl.DataFrame
     seed_rows: int
+    reused: pl.DataFrame | None = None
+    """Seed rows (SEEDS_SCHEMA) whose fresh stored outcome is recorded instead of a lookup."""
 
 
 def open_dataset(config: PipelineConfig, kind: DatasetKind | None = None) -> Store:
@@ -373,6 +492,10 @@ def _processed_run(
             with timing.stage("integrate"):
                 writer.add_authors(authors, part=part, invalid_ids=invalid["id"])
             invalid_parts.append(invalid.with_columns(part=pl.lit(part, pl.Int64)))
+        reused = 0
+        if inputs.reused is not None and inputs.reused.height:
+            with timing.stage("reuse"):
+                reused = _add_reused(store, writer, inputs.reused, banned, part=len(invalid_parts))
         with timing.stage("settle"):
             invalid = pl.concat(invalid_parts)  # never empty: every run has one chunk at least
             if writer.settle():
@@ -384,6 +507,7 @@ def _processed_run(
         _log_invalid(invalid, "not integrated")
         with timing.stage("integrate"):
             integration = writer.merge_authors(inputs.seed_rejects)
+            store.record_checks(run_id)
 
     synthetic = store.kind == "simulated"
     outputs = config.outputs
@@ -394,7 +518,8 @@ def _processed_run(
     funnel = {
         "seed_rows": inputs.seed_rows,
         "invalid_seed_rows": inputs.seed_rejects.height,
-        "looked_up": counts.total,
+        "reused": reused,
+        "looked_up": counts.total - reused,
         **{outcome: counts.outcomes.get(outcome, 0) for outcome in OUTCOMES},
         "below_threshold": counts.decisions.get("below_threshold", 0),
         "brand": counts.decisions.get("brand", 0),
@@ -419,6 +544,41 @@ def _processed_run(
         seed_rejects=inputs.seed_rejects,
         invalid_records=invalid,
     )
+
+
+def _add_reused(
+    store: Store,
+    writer: RunIntegration,
+    reused: pl.DataFrame,
+    banned: pl.DataFrame,
+    *,
+    part: int,
+) -> int:
+    """Record the fresh stored outcomes of the ``reused`` seeds for this run's seed files, and
+    stage their kept authors with these files and categories (the merge adds them to what the
+    dataset knew); returns how many outcomes were reused."""
+    seeds_of = reused.select("handle_key", "handle", "seed_file", "seed_files", "categories")
+    stored = store.latest_outcomes(reused["handle_key"])
+    outcomes = without_banned(
+        stored.drop("handle", "seed_file", "batch_id")
+        .join(seeds_of, on="handle_key", how="inner")
+        .with_columns(pl.lit(None, pl.Int64).alias("batch_id")),
+        banned,
+    )
+    writer.add_outcomes(outcomes.select(OUTCOMES_SCHEMA.names()))
+    kept = outcomes.filter(pl.col("decision") == "kept")
+    authors = store.authors_with_ids(kept["id"])
+    if authors.height:
+        from_seeds = kept.select(
+            "id",
+            pl.col("seed_files").alias("__seed_files"),
+            transform.topic_tags(pl.col("categories")).alias("__topic_tags"),
+        )
+        authors = authors.join(from_seeds, on="id", how="inner").with_columns(
+            pl.col("__seed_files").alias("seed_files"), pl.col("__topic_tags").alias("topic_tags")
+        )
+        writer.add_authors(authors.select(AUTHORS_SCHEMA.names()), part=part)
+    return outcomes.height
 
 
 def _log_invalid(invalid: pl.DataFrame, what: str) -> None:

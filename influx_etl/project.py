@@ -46,13 +46,16 @@ RISK_RULES: Final = DefaultFile(
     "risk rules", Path("lists/rules/risk_terms.yml"), "rules/risk_terms.yml", "--risk-rules"
 )
 SCORING: Final = DefaultFile("scoring", Path("lists/scoring.yml"), "scoring.yml", "--scoring")
+FRESHNESS: Final = DefaultFile(
+    "freshness", Path("lists/freshness.yml"), "freshness.yml", "--freshness"
+)
 SCHEMA: Final = DefaultFile(
     "schema", Path("schema/bigv.schema.json"), "bigv.schema.json", "--schema"
 )
 EXAMPLE_SEEDS: Final = DefaultFile(
     "example seed list", Path("lists/seeds/example.csv"), "seeds/example.csv", "--handles-file"
 )
-PACKAGED_DEFAULTS: Final = (BRAND_RULES, RISK_RULES, SCORING, SCHEMA, EXAMPLE_SEEDS)
+PACKAGED_DEFAULTS: Final = (BRAND_RULES, RISK_RULES, SCORING, FRESHNESS, SCHEMA, EXAMPLE_SEEDS)
 
 SEEDS_DIR: Final = Path("lists/seeds")
 DATA_DIR: Final = Path("data")

@@ -1,6 +1,6 @@
 """The dataset: one DuckDB file holding runs, raw lookups, per-handle outcomes and the authors.
 
-Tables (schema version 4; older files are migrated forward when opened):
+Tables (schema version 5; older files are migrated forward when opened):
 
 * ``dataset_info(key, value)`` — ``schema_version`` and ``kind`` (``live`` or ``simulated``: a file
   made from the embedded server's profiles never accepts live lookups and vice versa);
@@ -23,6 +23,10 @@ Tables (schema version 4; older files are migrated forward when opened):
 * ``author_snapshots`` — followers and metrics of each author at each distinct lookup (growth);
 * ``banned_authors`` — authors who asked to be removed (``ban_reason``): they never re-enter;
 * ``seed_files`` — every seed file content seen (sha256, name, path) and the run that processed it;
+* ``handle_checks`` — the last settled lookup of each handle asked (its key as asked): outcome,
+  user id and when; what freshness (:mod:`influx_etl.plan`) reuses instead of asking again;
+* ``api_usage`` — every request batch a run sent: endpoint, requests, the user ids it read
+  (``influx usage``: per UTC day, a user read again that day is not billed again);
 * ``qa_verdicts`` — reviewers' verdicts on QA samples (``influx qa-sample --record``);
 * ``flagged_accounts`` (a view) — every author a brand or risk rule fired on, per run: the audit
   the rules files' ``log_flagged`` asks for.
@@ -57,7 +61,7 @@ from influx_etl.sources import DatasetKind, RawBatch
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SQL_TYPES: dict[PolarsDataType, str] = {
     pl.String: "VARCHAR",
@@ -328,6 +332,30 @@ DROP VIEW flagged_accounts;
 {_rebuilt("handle_outcomes", OUTCOMES_SCHEMA, PER_HANDLE_IDENTIFIERS)}
 {_FLAGGED_ACCOUNTS_VIEW}
 {_rebuilt("run_seeds", RUN_SEEDS_SCHEMA, PER_HANDLE_IDENTIFIERS)}
+""",
+    # freshness and the usage ledger; the checks of earlier runs are filled from their outcomes
+    5: """
+CREATE TABLE handle_checks (
+    handle_key VARCHAR PRIMARY KEY,
+    handle VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    id VARCHAR,
+    checked_at VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+INSERT INTO handle_checks
+SELECT o.handle_key, o.handle, o.outcome, o.id, l.requested_at, o.run_id
+FROM handle_outcomes o JOIN raw_lookups l ON l.run_id = o.run_id AND l.batch_id = o.batch_id
+WHERE o.outcome <> 'failed'
+QUALIFY row_number() OVER (PARTITION BY o.handle_key ORDER BY l.requested_at DESC) = 1;
+CREATE TABLE api_usage (
+    run_id VARCHAR NOT NULL,
+    batch_id BIGINT NOT NULL,
+    requested_at VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    requests INTEGER NOT NULL,
+    user_ids VARCHAR[] NOT NULL
+);
 """,
 }
 
@@ -813,7 +841,7 @@ class Store:
     def latest_run_with_raw(self) -> str | None:
         """The newest finished run that looked handles up (not a replay), if any."""
         rows = self._con.execute(
-            "SELECT run_id FROM runs WHERE status IN ('succeeded', 'incomplete') "
+            "SELECT run_id FROM runs WHERE status IN ('succeeded', 'incomplete', 'capped') "
             "AND run_id IN (SELECT run_id FROM raw_lookups) ORDER BY started_at DESC LIMIT 1"
         ).fetchall()
         return str(rows[0][0]) if rows else None
@@ -993,6 +1021,85 @@ class Store:
             "SELECT sha256 FROM seed_files WHERE processed_run IS NOT NULL"
         ).fetchall()
         return {str(row[0]) for row in rows}
+
+    # -- freshness and usage (influx_etl.plan) -----------------------------------------------
+
+    def handle_checks(self, handle_keys: pl.Series) -> pl.DataFrame:
+        """The last settled lookup (``handle_key``, ``outcome``, ``id``, ``checked_at``) of each
+        of these handle keys that was ever looked up."""
+        self._con.register("checked_keys", handle_keys.rename("handle_key").to_frame())
+        try:
+            return self._frame(
+                "SELECT handle_key, outcome, id, checked_at FROM handle_checks "
+                "SEMI JOIN checked_keys USING (handle_key)"
+            )
+        finally:
+            self._con.unregister("checked_keys")
+
+    def latest_outcomes(self, handle_keys: pl.Series) -> pl.DataFrame:
+        """The newest settled outcome row (OUTCOMES_SCHEMA) of each of these handle keys, from
+        any run (a replay's decision supersedes the run it replayed)."""
+        columns = ", ".join(f"o.{name}" for name in OUTCOMES_SCHEMA)
+        self._con.register("reused_keys", handle_keys.rename("handle_key").to_frame())
+        try:
+            frame = self._frame(
+                f"SELECT {columns} FROM handle_outcomes o JOIN runs r USING (run_id) "
+                "SEMI JOIN reused_keys k ON k.handle_key = o.handle_key "
+                "WHERE o.outcome <> 'failed' QUALIFY row_number() OVER "
+                "(PARTITION BY o.handle_key ORDER BY r.started_at DESC) = 1"
+            )
+        finally:
+            self._con.unregister("reused_keys")
+        return frame.cast(dict(OUTCOMES_SCHEMA))  # type: ignore[arg-type]
+
+    def record_checks(self, run_id: str) -> None:
+        """Remember the settled outcomes this run looked up (not those it reused or replayed:
+        only rows answered by one of its own raw batches) as each handle's last check."""
+        self._execute(
+            "INSERT OR REPLACE INTO handle_checks "
+            "SELECT o.handle_key, o.handle, o.outcome, o.id, l.requested_at, o.run_id "
+            "FROM handle_outcomes o JOIN raw_lookups l "
+            "ON l.run_id = o.run_id AND l.batch_id = o.batch_id "
+            "WHERE o.run_id = ? AND o.outcome <> 'failed' "
+            "QUALIFY row_number() OVER (PARTITION BY o.handle_key ORDER BY l.batch_id DESC) = 1",
+            [run_id],
+        )
+
+    def failed_handle_keys(self, run_id: str) -> pl.Series:
+        return self._frame(
+            "SELECT handle_key FROM handle_outcomes WHERE run_id = ? AND outcome = 'failed'",
+            [run_id],
+        )["handle_key"]
+
+    def record_usage(self, run_id: str, batch_id: int, endpoint: str, requests: int) -> None:
+        """Add a stored raw batch's requests and the user ids its document read to the ledger."""
+        self._execute(
+            "INSERT INTO api_usage SELECT run_id, batch_id, requested_at, ?, ?, "
+            "coalesce(CASE WHEN json_valid(body) THEN json_extract_string(body, '$.data[*].id') "
+            "END, []::VARCHAR[]) FROM raw_lookups WHERE run_id = ? AND batch_id = ?",
+            [endpoint, requests, run_id, batch_id],
+        )
+
+    def usage(self, since: str | None = None) -> pl.DataFrame:
+        """The ledger per UTC ``day``, ``run_id`` and ``endpoint``: ``requests``,
+        ``users_read`` and ``billable`` (users this run read first that UTC day: a user read
+        again the same day is not billed again), from ``since`` (a date) on."""
+        return self._frame(
+            "WITH reads AS (SELECT run_id, endpoint, requested_at, left(requested_at, 10) AS day, "
+            "  unnest(user_ids) AS user_id FROM api_usage), "
+            "firsts AS (SELECT day, user_id, arg_min(run_id, requested_at) AS run_id, "
+            "  arg_min(endpoint, requested_at) AS endpoint FROM reads GROUP BY day, user_id), "
+            "requests AS (SELECT left(requested_at, 10) AS day, run_id, endpoint, "
+            "  sum(requests)::BIGINT AS requests, sum(len(user_ids))::BIGINT AS users_read "
+            "  FROM api_usage GROUP BY ALL), "
+            "billable AS (SELECT day, run_id, endpoint, count(*) AS billable FROM firsts "
+            "  GROUP BY ALL) "
+            "SELECT day, run_id, endpoint, requests, users_read, "
+            "  coalesce(billable, 0)::BIGINT AS billable FROM requests "
+            "LEFT JOIN billable USING (day, run_id, endpoint) "
+            "WHERE $since IS NULL OR day >= $since ORDER BY day, run_id, endpoint",
+            {"since": since},
+        )
 
     def stale_handles(self, checked_before: str) -> list[str]:
         """Handles of authors last looked up before ``checked_before`` (ISO-8601 UTC)."""

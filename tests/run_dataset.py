@@ -16,7 +16,7 @@ that write to the dataset copy the file first.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,13 @@ import pytest
 
 from influx_etl.apisim import ApiServerConfig, start_server
 from influx_etl.apisim.synthetic import handle_status
-from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles
+from influx_etl.config import (
+    LookupSettings,
+    OutputPaths,
+    PipelineConfig,
+    PlanSettings,
+    RuleFiles,
+)
 from influx_etl.pipeline import RunReport, run_harvest
 from tests.conftest import REPO_ROOT
 
@@ -137,7 +143,9 @@ def build_dataset(root: Path) -> BuiltDataset:
     time.sleep(1.05 - time.time() % 1.0)
     more = _seed_file(seeds, "more.csv", ["ada", "grace", "alan", "newbie", "marie"])
     with start_server(ApiServerConfig(population=SECOND_POPULATION, synthetic=True)) as server:
-        second = run_harvest(_config(root, [more], server.base_url))
+        # looked up again although fresh: the second population's profiles have changed
+        refreshed = replace(_config(root, [more], server.base_url), plan=PlanSettings(refresh=True))
+        second = run_harvest(refreshed)
     return BuiltDataset(first.dataset, first, second)
 
 

@@ -17,7 +17,14 @@ import pytest
 
 from influx_etl import seeds
 from influx_etl.apisim import ApiServerConfig, start_server
-from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles, Thresholds
+from influx_etl.config import (
+    LookupSettings,
+    OutputPaths,
+    PipelineConfig,
+    PlanSettings,
+    RuleFiles,
+    Thresholds,
+)
 from influx_etl.errors import RulesError, SourceError, StoreError
 from influx_etl.pipeline import replay_run, run_harvest
 from tests.conftest import REPO_ROOT
@@ -356,16 +363,20 @@ def test_a_later_run_retries_only_the_failed_handles(tmp_path: Path) -> None:
         before = server.requests_served
         second = run_harvest(config)
         assert server.requests_served - before == 1  # one batch: just the two failed handles
-    assert second.run_id == first.run_id
-    assert (second.funnel["failed"], second.funnel["kept"], second.funnel["looked_up"]) == (
+    # the ten settled ones are fresh: reused, not asked again
+    funnel = second.funnel
+    assert (funnel["failed"], funnel["kept"], funnel["looked_up"], funnel["reused"]) == (
         0,
         12,
-        12,
+        2,
+        10,
     )
     con = duckdb.connect(str(second.dataset), read_only=True)
-    statuses = con.execute("SELECT status FROM runs").fetchall()
+    statuses = con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()
+    processed = con.execute("SELECT processed_run FROM seed_files").fetchall()
     con.close()
-    assert statuses == [("succeeded",)]
+    assert statuses == [("incomplete",), ("succeeded",)]
+    assert processed == [(second.run_id,)]  # settled only by the second run
 
 
 # -- prefetched files: the bulk path ----------------------------------------------------------
@@ -656,7 +667,9 @@ def _prefetched_run(tmp_path: Path, name: str, users: list[dict[str, Any]]) -> A
     users_file = tmp_path / f"{name}.jsonl"
     users_file.write_text("\n".join(json.dumps(u) for u in users) + "\n", encoding="utf-8")
     seed_file = write_seeds(tmp_path / name, [u["username"] for u in users])
-    return run_harvest(config_for(tmp_path, [seed_file], f"prefetched:{users_file}"))
+    # the same handles again must be looked up again, not reused as fresh
+    config = config_for(tmp_path, [seed_file], f"prefetched:{users_file}")
+    return run_harvest(replace(config, plan=PlanSettings(refresh=True)))
 
 
 def test_handles_swapped_between_two_stored_ids_end_consistent(tmp_path: Path) -> None:

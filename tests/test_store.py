@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -321,7 +322,7 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_authors(tmp_path: Path
     )
     con.close()
     with Store.open(path, "live") as store:  # opening migrates the file forward
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert store.stale_handles("2026-01-01T00:00:00Z") == ["old"]  # last_checked_at filled
         store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
         assert store.snapshots("1").height == 1
@@ -386,7 +387,7 @@ def test_a_version_3_file_keeps_its_seeds_and_outcomes_with_identifiers_uncompre
     )
     con.close()
     with Store.open(path, "live") as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert store.handle_outcomes("r0").select("handle", "id", "brand_matches").rows() == [
             ("Acme", "7", ["brand.name"])
         ]
@@ -653,3 +654,72 @@ def test_a_dataset_another_process_holds_is_refused_naming_that_process(tmp_path
                 f"another influx run (PID {pid}) holds {path}; wait for it, or use "
                 "another --data-dir"
             )
+
+
+def test_a_version_4_file_remembers_the_last_settled_lookup_of_each_handle(
+    tmp_path: Path,
+) -> None:
+    from influx_etl.store import _MIGRATIONS
+
+    path = tmp_path / "v4.duckdb"
+    con = duckdb.connect(str(path))
+    for version in (1, 2, 3, 4):
+        con.execute(_MIGRATIONS[version])
+    con.execute("INSERT INTO dataset_info VALUES ('kind', 'live'), ('schema_version', '4')")
+    for run_id, day in (("r0", "01"), ("r1", "05")):
+        con.execute(
+            "INSERT INTO runs (run_id, started_at, status, source) "
+            f"VALUES ('{run_id}', '2026-01-{day}T00:00:00Z', 'succeeded', 'x-api')"
+        )
+        con.execute(
+            "INSERT INTO raw_lookups (run_id, batch_id, handles, requested_at, attempts, "
+            f"default_origin) VALUES ('{run_id}', 0, ['Ann'], '2026-01-{day}T00:00:01Z', 1, "
+            "'x-api-v2')"
+        )
+    con.execute(
+        "INSERT INTO handle_outcomes (run_id, handle_key, handle, batch_id, outcome, decision) "
+        "VALUES ('r0', 'ann', 'Ann', 0, 'not_found', 'not_found'), "
+        "('r1', 'ann', 'Ann', 0, 'found', 'kept'), ('r1', 'bob', 'bob', 0, 'failed', 'failed')"
+    )
+    con.close()
+    with Store.open(path, "live") as store:
+        assert store.schema_version == 5
+        checked = store.handle_checks(pl.Series(["ann", "bob", "cal"]))
+    # the newest lookup wins; a failed one was never settled
+    assert checked.select("handle_key", "outcome", "checked_at").rows() == [
+        ("ann", "found", "2026-01-05T00:00:01Z")
+    ]
+
+
+def raw_batch(batch_id: int, requested_at: str, user_ids: list[str]) -> RawBatch:
+    body = {"data": [{"id": uid, "username": f"u{uid}"} for uid in user_ids]}
+    return RawBatch(
+        batch_id=batch_id,
+        handles=tuple(f"u{uid}" for uid in user_ids),
+        requested_at=requested_at,
+        status=200,
+        body=json.dumps(body),
+    )
+
+
+def test_the_usage_ledger_bills_a_user_once_per_utc_day(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "d.duckdb", "live") as store:
+        reads = {
+            "r1": [(0, "2026-01-01T08:00:00Z", ["1", "2"]), (1, "2026-01-01T09:00:00Z", ["2"])],
+            "r2": [(0, "2026-01-01T23:00:00Z", ["1", "3"]), (1, "2026-01-02T00:30:00Z", ["1"])],
+        }
+        for run_id, batches in reads.items():
+            store.begin_run(run_id, batches[0][1], "x-api", {})
+            for batch_id, at, ids in batches:
+                store.save_raw_batch(run_id, raw_batch(batch_id, at, ids))
+                store.record_usage(run_id, batch_id, "GET /2/users/by", 1)
+        store.save_raw_batch("r2", RawBatch(2, ("x",), "2026-01-02T00:31:00Z", None, None, "x"))
+        store.record_usage("r2", 2, "GET /2/users/by", 4)  # a failed batch reads nobody
+        usage = store.usage()
+        since = store.usage("2026-01-02")
+    assert usage.select("day", "run_id", "requests", "users_read", "billable").rows() == [
+        ("2026-01-01", "r1", 2, 3, 2),
+        ("2026-01-01", "r2", 1, 2, 1),  # user 1 was billed to r1 that day already
+        ("2026-01-02", "r2", 5, 1, 1),  # a new UTC day bills user 1 again
+    ]
+    assert since["day"].to_list() == ["2026-01-02"]

@@ -307,6 +307,8 @@ class _ApiState:
         self._by_endpoint: Counter[str] = Counter()
         self._by_status: Counter[int] = Counter()
         self._usernames = 0
+        self._asked: Counter[str] = Counter()
+        """Lookups served per username (lower-cased): a counting server for "asked twice"."""
         self._windows: dict[str, _Window] = {}
         self._windows_opened: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
@@ -394,6 +396,14 @@ class _ApiState:
             self._by_endpoint[endpoint] += 1
             self._by_status[status] += 1
             self._usernames += usernames
+
+    def count_asked(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            self._asked.update(keys)
+
+    def asked(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._asked)
 
     def stats(self) -> ServerStats:
         with self._lock:
@@ -527,6 +537,7 @@ def _lookup(state: _ApiState, requested: list[str], parameter: str, shape: _Shap
     errors: list[dict[str, Any]] = []
     tweets: list[dict[str, Any]] = []
     seen: set[str] = set()
+    state.count_asked([value.lower() for value in requested])
     for value in requested:
         key = value.lower()
         if key in seen:
@@ -779,6 +790,10 @@ class RunningServer:
     @property
     def status_counts(self) -> Mapping[int, int]:
         return self.stats().by_status
+
+    def lookups_per_username(self) -> Mapping[str, int]:
+        """How often each username (lower-cased) was asked in a served lookup since the start."""
+        return self._httpd.state.asked()
 
     def stop(self) -> None:
         if self._stopped:

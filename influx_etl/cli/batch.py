@@ -18,11 +18,19 @@ from influx_etl.cli.harvest import (
     common_options,
     config_from_options,
     configure_logging,
+    exit_if_capped,
     finish,
+    harvest_options,
+    print_plan,
     print_report,
+    print_spend,
 )
 from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
+
+AUTOMATION_BATCH_SIZE = 100
+"""The automation's default: full 100-handle requests, 25 % fewer than 75 for the same users
+(docs/lookup.md)."""
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=runs.EPILOG)
@@ -48,10 +56,14 @@ def harvest_main(handles_files: tuple[Path, ...], out: Path | None, **options: A
     with runs.guarded():
         config = config_from_options(list(handles_files), out, options)
         runs.echo_used_files(config)
+        if options["plan_only"]:
+            print_plan(pipeline.plan_harvest(config))
+            return
         with HarvestProgress() as progress:
             report = pipeline.run_harvest(config, progress=progress)
     print_report(report)
     print_metrics(report)
+    exit_if_capped([report])
     finish(report)
 
 
@@ -94,12 +106,13 @@ def automation_main() -> None:
     show_default=True,
     help="Look authors up again when their last lookup is older than this.",
 )
-@common_options
+@harvest_options(batch_size=AUTOMATION_BATCH_SIZE)
 def automation_run(
     seeds_dir: Path, target_authors: int, refresh_days: float, **options: Any
 ) -> None:
-    """Process pending seed files in name order until the target, refresh stale authors,
-    and print the target report."""
+    """Look up every pending seed file and the stale authors in one plan (fresh outcomes
+    reused, full batches), and print the target report. Once the dataset holds the target,
+    seed files wait; the refresh goes on."""
     configure_logging(options["verbose"])
     with runs.guarded():
         if not seeds.seed_paths(project.checked_seeds_dir(seeds_dir)):
@@ -107,12 +120,22 @@ def automation_run(
             sys.exit(int(ExitCode.NOTHING_LOOKED_UP))
         config = config_from_options([], None, options)
         runs.echo_used_files(config)
+        if options["plan_only"]:
+            print_plan(
+                automation.plan_automation(
+                    config, seeds_dir, target_authors, refresh_days=refresh_days
+                )
+            )
+            return
         with HarvestProgress() as progress:
             report = automation.run_automation(
                 config, seeds_dir, target_authors, refresh_days=refresh_days, progress=progress
             )
     print_seed_table(report)
+    for run in report.runs:
+        print_spend(run)
     print_target_report(report)
+    exit_if_capped(list(report.runs))
     status = runs.worst(runs.run_status(run) for run in report.runs)
     if not report.runs:
         click.echo(
@@ -130,11 +153,10 @@ def print_seed_table(report: automation.TargetReport) -> None:
     """One line per seed file (and one for the refresh): what each run kept and dropped."""
     if not report.runs:
         return
-    last = report.runs[-1]
-    kind = "SYNTHETIC, not real data" if last.synthetic else "live"
-    click.echo(f"{len(report.runs)} runs from {last.source} ({kind}) into {last.dataset}")
-    rows = zip(report.run_labels, report.runs, strict=True)
-    for line in runs.seed_table_lines(rows):
+    run = report.runs[-1]
+    kind = "SYNTHETIC, not real data" if run.synthetic else "live"
+    click.echo(f"run {run.run_id} from {run.source} ({kind}) into {run.dataset}")
+    for line in runs.seed_table_lines(run.per_file):
         click.echo(f"  {line}")
     click.echo()
 
@@ -145,8 +167,10 @@ def print_target_report(report: automation.TargetReport) -> None:
     click.echo(f"  added by this run    {report.added}")
     click.echo(f"  still needed         {report.still_needed}")
     click.echo(f"  refreshed            {report.refreshed}")
-    pending = ", ".join(report.pending_files) or "none"
+    pending = ", ".join(report.pending_files) or "none (nothing pending)"
     click.echo(f"  seed files pending   {pending}")
+    if not report.runs:
+        click.echo("  requests sent        0 (nothing to look up)")
     estimate = report.estimated_runs_to_target
     click.echo(
         "  runs to target       "

@@ -7,6 +7,8 @@ pipeline, and prints the funnel.
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +16,12 @@ from typing import Any
 
 import click
 
-from influx_etl import pipeline, project, seeds
+from influx_etl import pipeline, plan, project, seeds
 from influx_etl.cli import runs
 from influx_etl.config import (
     DEFAULT_BASE_URL,
     DEFAULT_CHUNK_ROWS,
+    DEFAULT_PRICE_PER_USER,
     DEFAULT_SCHEMA,
     DEFAULT_STORE_MEMORY,
     LOOKUP_BACKENDS,
@@ -29,6 +32,7 @@ from influx_etl.config import (
     LookupSettings,
     OutputPaths,
     PipelineConfig,
+    PlanSettings,
     RuleFiles,
     Secret,
     Thresholds,
@@ -37,7 +41,7 @@ from influx_etl.config import (
     secret_from_file,
     token_from_environment,
 )
-from influx_etl.errors import SecretMaskingFilter
+from influx_etl.errors import ConfigError, SecretMaskingFilter
 from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
 from influx_etl.safe_text import VisibleControlsFilter
@@ -47,6 +51,7 @@ log = logging.getLogger("influx_etl")
 FUNNEL_LABELS = (
     ("seed_rows", "seed rows read"),
     ("invalid_seed_rows", "invalid seed rows (reported, skipped)"),
+    ("reused", "reused (fresh outcome)"),
     ("looked_up", "distinct handles looked up"),
     ("found", "found"),
     ("not_found", "not found"),
@@ -68,7 +73,16 @@ FUNNEL_LABELS = (
 )
 
 
-def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def harvest_options(batch_size: int = 75) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of every command that looks handles up; ``batch_size`` is its default."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        return _with_options(command, batch_size)
+
+    return decorate
+
+
+def _with_options(command: Callable[..., Any], batch_size: int) -> Callable[..., Any]:
     options = [
         click.option(
             "--source",
@@ -150,7 +164,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--batch-size",
             type=click.IntRange(1, MAX_BATCH_SIZE),
-            default=75,
+            default=batch_size,
             show_default=True,
             help="Handles per /2/users/by request (the API allows at most 100).",
         ),
@@ -273,10 +287,120 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "(by default its stored batches are reused and not requested again).",
         ),
         click.option("-v", "--verbose", count=True, help="More log output (-vv for debug)."),
+        *plan_options,
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+plan_options = [
+    click.option(
+        "--plan",
+        "plan_only",
+        is_flag=True,
+        help="Send no request: print seed rows, distinct handles, reused (fresh), to look up, "
+        "requests, rate-limit windows, least time and estimated cost, and exit 0.",
+    ),
+    click.option(
+        "--refresh",
+        is_flag=True,
+        help="Look every handle up, even those whose stored outcome is still fresh.",
+    ),
+    click.option(
+        "--max-age",
+        "max_age",
+        multiple=True,
+        metavar="CLASS=DAYS",
+        help="How long an outcome class (found, not_found, suspended, invalid) stays fresh, "
+        "overriding --freshness; DAYS is a number or 'forever'. Repeat for several.",
+    ),
+    click.option(
+        "--freshness",
+        "freshness_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        show_default=project.default_help(project.FRESHNESS),
+        help="Days each outcome class stays fresh (YAML).",
+    ),
+    click.option(
+        "--rate-limit",
+        default="300/15m",
+        show_default=True,
+        metavar="R/WINDOW",
+        help="The rate limit the plan's least time assumes: R requests per WINDOW (s, m, h "
+        "or d; app-only auth on /2/users/by allows 300/15m, legacy Basic 500/24h).",
+    ),
+    click.option(
+        "--price-per-user",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_PRICE_PER_USER,
+        show_default=True,
+        help="USD per user read (pay-per-use); 0 turns the cost lines off.",
+    ),
+    click.option(
+        "--max-requests",
+        type=click.IntRange(0),
+        default=None,
+        help="Send no more requests than this; the rest stays pending, the run exits "
+        f"{int(ExitCode.CAPPED)} and the same command continues.",
+    ),
+    click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        default=None,
+        metavar="USD",
+        help="Spend at most this (every handle looked up counted as a user read at "
+        f"--price-per-user); the rest stays pending, exit {int(ExitCode.CAPPED)}.",
+    ),
+]
+"""How a run plans and what it may spend (:mod:`influx_etl.plan`)."""
+
+common_options = harvest_options()
+
+_WINDOW_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def rate_limit(text: str) -> tuple[int, float]:
+    """``300/15m`` -> (300, 900.0): requests per window in seconds (a bare number: seconds)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*", text)
+    if match is None or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise ConfigError(
+            f"--rate-limit {text!r}: expected R/WINDOW such as 300/15m or 500/24h "
+            "(R >= 1 requests per WINDOW in s, m, h or d)"
+        )
+    return int(match[1]), float(match[2]) * _WINDOW_UNITS[match[3] or "s"]
+
+
+def max_ages(values: tuple[str, ...]) -> dict[str, float | None]:
+    """``("found=3", "invalid=forever")`` -> ``{"found": 3.0, "invalid": None}``."""
+    ages: dict[str, float | None] = {}
+    for value in values:
+        name, sep, days = value.partition("=")
+        if not sep:
+            raise ConfigError(f"--max-age {value!r}: expected CLASS=DAYS, e.g. found=3")
+        number: Any = days.strip()
+        if number != plan.FOREVER:
+            try:
+                number = float(number)
+            except ValueError:
+                number = days
+        ages[name.strip()] = plan.window_days(number, f"--max-age {value}")
+    return ages
+
+
+def plan_settings(options: dict[str, Any]) -> PlanSettings:
+    limit, window_s = rate_limit(options["rate_limit"])
+    return PlanSettings(
+        freshness_path=options["freshness_path"] or project.resolved(project.FRESHNESS),
+        max_age=max_ages(options["max_age"]),
+        refresh=options["refresh"],
+        rate_limit=limit,
+        rate_window_s=window_s,
+        price_per_user=options["price_per_user"],
+        max_requests=options["max_requests"],
+        max_cost=options["max_cost"],
+    )
 
 
 @click.group(
@@ -349,6 +473,9 @@ def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[s
         else:
             config = config_from_options(seed_paths(), out, options)
             runs.echo_used_files(config, extra_schemas)
+            if options["plan_only"]:
+                print_plan(pipeline.plan_harvest(config))
+                return
             with HarvestProgress() as progress:
                 report = pipeline.run_harvest(
                     config,
@@ -357,6 +484,7 @@ def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[s
                     resume=not options["no_resume"],
                 )
     print_report(report)
+    exit_if_capped([report])
     finish(report)
 
 
@@ -419,6 +547,7 @@ def config_from_options(
         operator=current_operator(),
         chunk_rows=options["chunk_rows"],
         store_memory=None if options["store_memory"].lower() == "none" else options["store_memory"],
+        plan=plan_settings(options),
     )
 
 
@@ -453,3 +582,69 @@ def print_report(report: pipeline.RunReport) -> None:
     click.echo(f"dataset:  {report.dataset}")
     click.echo(f"export:   {report.export_dir / 'latest.jsonl'} ({report.manifest.count} records)")
     click.echo(f"manifest: {report.export_dir / 'manifest.json'}")
+    print_spend(report)
+
+
+def print_spend(report: pipeline.RunReport) -> None:
+    """What a run sent and cost, and under a cap what is left and the command that continues."""
+    if report.plan is not None and report.plan.capped:
+        left = report.plan
+        click.echo(
+            f"capped:   {left.left_handles} handles in {left.left_requests} requests left "
+            "pending; continue with:"
+        )
+        click.echo(f"  {continue_command()}")
+    if report.usage is not None:
+        usage = report.usage
+        line = f"requests: {usage.requests} ({usage.users_read} users read"
+        if report.plan is not None and report.plan.settings.price_per_user > 0:
+            line += f", {usage.billable} billable; estimated cost {usd(usage.cost)}"
+        click.echo(line + ")")
+
+
+def usd(amount: float) -> str:
+    return f"{amount:,.2f} USD"
+
+
+def continue_command() -> str:
+    """The command line this process was started with: run again, it continues."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def exit_if_capped(reports: list[pipeline.RunReport]) -> None:
+    if any(r.plan is not None and r.plan.capped for r in reports):
+        sys.exit(ExitCode.CAPPED)
+
+
+def print_plan(lookup_plan: plan.LookupPlan | None) -> None:
+    """What a run would do, before it sends anything (``--plan``)."""
+    if lookup_plan is None:
+        click.echo("plan: nothing pending (no seed file changed, no author stale); 0 requests")
+        return
+    p, settings = lookup_plan, lookup_plan.settings
+    rows: list[tuple[str, str]] = [
+        ("seed rows", f"{p.seed_rows:,}"),
+        ("invalid seed rows", f"{p.invalid_rows:,}"),
+        ("distinct handles", f"{p.distinct:,}"),
+        ("reused (fresh outcome)", f"{p.reused:,}"),
+        ("to look up", f"{p.to_look_up:,}"),
+        ("requests", f"{p.requests:,}"),
+    ]
+    if p.capped:
+        rows.append(("requests this run (capped)", f"{p.sent_requests:,}"))
+        rows.append(("left pending after it", f"{p.left_handles:,} handles"))
+    window = plan.duration_text(settings.rate_window_s)
+    rows += [
+        (f"rate-limit windows ({settings.rate_limit}/{window})", f"{p.windows():,}"),
+        ("least time at that limit", plan.duration_text(p.least_time_s())),
+    ]
+    if settings.price_per_user > 0:
+        rows.append(
+            (f"estimated cost (at most, {settings.price_per_user:.3f} USD/user)", usd(p.cost()))
+        )
+    if p.pending_files:
+        rows.append(("seed files pending", f"{len(p.pending_files)}"))
+    click.echo("plan (no request sent)")
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        click.echo(f"  {label:<{width}}  {value:>12}")

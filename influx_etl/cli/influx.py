@@ -16,6 +16,7 @@ from influx_etl.cli.importer import import_command
 from influx_etl.cli.init import init_command
 from influx_etl.cli.qa import qa_sample_command
 from influx_etl.cli.report import report_command
+from influx_etl.cli.usage import usage_command
 from influx_etl.exit_codes import EXIT_CODES_HELP
 
 
@@ -53,3 +54,4 @@ main.add_command(import_command)
 main.add_command(apisim.main, "api-sim")
 main.add_command(benchmark.main, "benchmark")
 main.add_command(generate.main, "generate-profiles")
+main.add_command(usage_command)

@@ -14,26 +14,16 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+import polars as pl
 
 from influx_etl import pipeline, project
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError
 from influx_etl.exit_codes import EXIT_CODES_HELP, ExitCode
+from influx_etl.funnel import PER_FILE_COLUMNS
 
 EPILOG = EXIT_CODES_HELP
 """Every harvesting command's ``--help`` ends with the exit statuses."""
-
-DROPPED_COLUMNS = (
-    ("below_threshold", "below"),
-    ("brand", "brand"),
-    ("risk", "risky"),
-    ("banned", "banned"),
-    ("not_found", "not found"),
-    ("suspended", "suspended"),
-    ("invalid", "invalid"),
-    ("failed", "failed"),
-)
-"""Funnel keys of the compact table's "dropped by" columns, and their headings."""
 
 
 def run_status(report: pipeline.RunReport) -> ExitCode:
@@ -41,7 +31,9 @@ def run_status(report: pipeline.RunReport) -> ExitCode:
     handle was asked for or every one of them failed."""
     looked_up = report.funnel.get("looked_up", 0)
     failed = report.funnel.get("failed", 0)
-    if looked_up == 0 or failed >= looked_up:
+    if looked_up == 0 and report.funnel.get("reused", 0) == 0:
+        return ExitCode.NOTHING_LOOKED_UP
+    if looked_up and failed >= looked_up:
         return ExitCode.NOTHING_LOOKED_UP
     return ExitCode.RETRY_LATER if failed else ExitCode.OK
 
@@ -90,19 +82,14 @@ def fail(message: str) -> NoReturn:
     sys.exit(int(ExitCode.ERROR))
 
 
-def seed_table_lines(rows: Iterable[tuple[str, pipeline.RunReport]]) -> list[str]:
-    """One line per seed file: rows read, looked up, kept, and what each rule dropped."""
-    rows = list(rows)
-    headings = ["seed file", "rows", "looked up", "kept", *(h for _, h in DROPPED_COLUMNS)]
+def seed_table_lines(per_file: pl.DataFrame) -> list[str]:
+    """One line per seed file (:func:`influx_etl.funnel.per_seed_file`): its handles, how many
+    were reused or looked up, kept, and what each rule dropped; columns all zero are left out."""
+    shown = [(key, heading) for key, heading in PER_FILE_COLUMNS if per_file[key].sum() > 0]
+    headings = ["seed file", *(heading for _, heading in shown)]
     table = [headings] + [
-        [
-            name,
-            *(
-                str(report.funnel.get(key, 0))
-                for key in ("seed_rows", "looked_up", "kept", *(k for k, _ in DROPPED_COLUMNS))
-            ),
-        ]
-        for name, report in rows
+        [str(row["seed_file"]), *(str(row[key]) for key, _ in shown)]
+        for row in per_file.iter_rows(named=True)
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(headings))]
     return [

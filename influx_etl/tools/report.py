@@ -50,6 +50,7 @@ from influx_etl.store import Store
 FUNNEL_LABELS: Final = {
     "seed_rows": "seed rows read",
     "invalid_seed_rows": "invalid seed rows (reported, skipped)",
+    "reused": "reused (fresh outcome)",
     "looked_up": "distinct handles looked up",
     "found": "found",
     "not_found": "not found",

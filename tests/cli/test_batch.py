@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
+from influx_etl.exit_codes import ExitCode
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 
@@ -98,3 +99,55 @@ def test_ban_without_a_dataset_is_a_clear_error(tmp_path: Path) -> None:
     result = run(console_script("influx"), "ban", "x", "--reason", "r",
                  "--dataset", str(tmp_path / "none.duckdb"))  # fmt: skip
     assert result.returncode == 1 and "no dataset at" in result.stderr
+
+
+def test_plan_cap_continue_and_usage_from_the_command_line(
+    tmp_path: Path, server: RunningServer
+) -> None:
+    seeds = tmp_path / "seeds"
+    seed_file(seeds, "a.csv", ["ada", "max", "lise", "emmy", "nobody"])
+    automation = [console_script("influx-batch-automation"), "run", "--seeds-dir", str(seeds),
+                  "--source", server.base_url, "--batch-size", "1",
+                  "--data-dir", str(tmp_path / "data"), *RULES]  # fmt: skip
+    planned = run(*automation, "--plan")
+    assert planned.returncode == 0, planned.stderr
+    assert re.search(r"to look up\s+5\n", planned.stdout)
+    assert re.search(r"requests\s+5\n", planned.stdout)
+    assert re.search(r"estimated cost \(at most, 0\.010 USD/user\)\s+0\.05 USD", planned.stdout)
+    assert server.requests_served == 0
+
+    capped = run(*automation, "--max-requests", "2")
+    assert capped.returncode == ExitCode.CAPPED, capped.stderr
+    assert server.requests_served == 2
+    assert "3 handles in 3 requests left pending; continue with:" in capped.stdout
+    assert re.search(r"requests: 2 \(2 users read, 2 billable; estimated cost 0\.02 USD\)",
+                     capped.stdout)  # fmt: skip
+
+    rest = run(*automation)
+    assert rest.returncode == 0, rest.stderr
+    assert server.requests_served == 5
+    table = rest.stdout.splitlines()
+    heading = next(line.split("  ") for line in table if line.lstrip().startswith("seed file"))
+    row = next(line for line in table if line.lstrip().startswith("a.csv")).split()
+    columns = [cell.strip() for cell in heading if cell.strip()]
+    assert dict(zip(columns[1:], row[1:], strict=True))["reused"] == "2"
+
+    usage = run(console_script("influx"), "usage",
+                "--dataset", str(tmp_path / "data/synthetic/influx.duckdb"))  # fmt: skip
+    assert usage.returncode == 0, usage.stderr
+    day_total = next(line for line in usage.stdout.splitlines() if "(day total)" in line)
+    # four found users read once each; "nobody" is not a user
+    assert day_total.split()[-4:] == ["5", "4", "4", "0.04"]
+
+
+def test_a_bad_rate_limit_or_max_age_is_a_clear_error(tmp_path: Path) -> None:
+    one = seed_file(tmp_path / "s", "one.csv", ["ada"])
+    base = [console_script("influx-batch-harvest"), "--handles-file", str(one), "--plan",
+            "--data-dir", str(tmp_path / "data"), *RULES]  # fmt: skip
+    limit = run(*base, "--rate-limit", "300 per 15 minutes")
+    assert limit.returncode == 1 and "expected R/WINDOW such as 300/15m" in limit.stderr
+    age = run(*base, "--max-age", "found=soon")
+    assert age.returncode == 1 and "--max-age found=soon" in age.stderr
+    fine = run(*base, "--rate-limit", "500/24h", "--price-per-user", "0")
+    assert fine.returncode == 0, fine.stderr
+    assert "(500/24 h)" in fine.stdout and "cost" not in fine.stdout

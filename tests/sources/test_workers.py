@@ -351,8 +351,10 @@ def test_a_run_begun_with_threads_is_finished_on_the_cluster(
         settings = {"backend": "dask", "scheduler": local_cluster.scheduler_address}
         resumed = run_harvest(config(tmp_path, server.base_url, **settings))
         asked_again = server.stats().requests - before
-    assert resumed.run_id == first.run_id, "the same run, taken over"
+    # the handles the first run settled are fresh: the next run asks only for the failed ones
     assert asked_again == math.ceil(first.funnel["failed"] / BATCH_SIZE)
     assert resumed.funnel["failed"] == 0
+    assert resumed.funnel["looked_up"] == first.funnel["failed"]
+    assert resumed.funnel["reused"] == reference.funnel["looked_up"] - first.funnel["failed"]
     outcomes = "SELECT handle_key, outcome FROM handle_outcomes WHERE run_id = ? ORDER BY 1"
     assert stored(resumed, outcomes) == stored(reference, outcomes)
