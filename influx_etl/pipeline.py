@@ -35,6 +35,7 @@ from influx_etl.sources import (
     RawBatch,
     RawFile,
     open_source,
+    resolved_spec,
     source_kind,
 )
 from influx_etl.store import Integration, Store
@@ -124,12 +125,17 @@ def run_harvest(
     # a progress display that also wants totals and rate-limit waits (see sources.LookupProgress)
     observer = progress if isinstance(progress, LookupProgress) else None
     with ExitStack() as opened:
-        # the source first: a prefetched file is hashed on a thread while the seeds load
-        source = opened.enter_context(open_source(config.lookup, observer))
+        # Seeds are read and checked before any server or connection starts; a prefetched file
+        # starts neither, and is hashed on a thread while the seeds load.
+        prefetched = resolved_spec(config.lookup).startswith("prefetched:")
+        if prefetched:
+            source = opened.enter_context(open_source(config.lookup, observer))
         with timing.stage("seeds"):
             if seed_load is None:
                 seed_load = seeds.load_seeds(config.seed_paths)
             batches = lookup.batched(seed_load.frame, config.lookup.batch_size)
+        if not prefetched:
+            source = opened.enter_context(open_source(config.lookup, observer))
         store = opened.enter_context(open_dataset(config, source.kind))
         with timing.stage("fingerprint"):
             fingerprint = work_fingerprint(batches, source.name)
@@ -182,6 +188,7 @@ def run_harvest(
                     seeds=batches,
                     seed_rejects=seed_load.rejects,
                     seed_rows=seed_load.rows_read,
+                    refused_seed_files=seed_load.refused.height,
                 ),
                 rulebook,
                 config,
@@ -296,6 +303,8 @@ class RunInputs:
     seeds: pl.DataFrame
     seed_rejects: pl.DataFrame
     seed_rows: int
+    refused_seed_files: int = 0
+    """Seed files refused unread (not UTF-8 text)."""
 
 
 def open_dataset(config: PipelineConfig, kind: DatasetKind | None = None) -> Store:
@@ -324,8 +333,9 @@ def _processed_run(
     """
     banned = store.banned()
     invalid_parts: list[pl.DataFrame] = []
+    damage = lookup.InputDamage()
     with store.run_integration(run_id) as writer:
-        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config)
+        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config, damage)
         for part, decided in enumerate(chunks):
             with timing.stage("banned"):
                 decided = without_banned(decided, banned)
@@ -359,6 +369,8 @@ def _processed_run(
     funnel = {
         "seed_rows": inputs.seed_rows,
         "invalid_seed_rows": inputs.seed_rejects.height,
+        "refused_seed_files": inputs.refused_seed_files,
+        "broken_input_lines": damage.broken_lines,
         "looked_up": counts.total,
         **{outcome: counts.outcomes.get(outcome, 0) for outcome in OUTCOMES},
         "below_threshold": counts.decisions.get("below_threshold", 0),
@@ -415,24 +427,33 @@ def checked_authors(
 
 
 def decided_profiles(
-    raw: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
+    raw: pl.DataFrame,
+    seed_frame: pl.DataFrame,
+    rulebook: Rulebook,
+    config: PipelineConfig,
+    damage: lookup.InputDamage | None = None,
 ) -> pl.DataFrame:
-    """Raw documents → one decided row per seed handle (threshold, brand, risk, decision)."""
+    """Raw documents → one decided row per seed handle (threshold, brand, risk, decision);
+    broken lines of a prefetched file are counted in ``damage``."""
     with timing.stage("profiles"):
-        profiles = lookup.profiles(raw)
+        profiles = lookup.profiles(raw, damage)
     return _decided(profiles, seed_frame, rulebook, config)
 
 
 def decided_chunks(
-    raw: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
+    raw: pl.DataFrame,
+    seed_frame: pl.DataFrame,
+    rulebook: Rulebook,
+    config: PipelineConfig,
+    damage: lookup.InputDamage | None = None,
 ) -> Iterator[pl.DataFrame]:
     """:func:`decided_profiles` in chunks: a run answered by one prefetched file is read
     ``config.chunk_rows`` lines at a time (:func:`lookup.file_profiles`; a handle the file holds
     twice comes again in a later chunk, and its last row is its answer); any other run is one
-    chunk."""
+    chunk. Broken lines of a prefetched file are counted in ``damage``."""
     reference = _answering_file(raw)
     if reference is None:
-        yield decided_profiles(raw, seed_frame, rulebook, config)
+        yield decided_profiles(raw, seed_frame, rulebook, config, damage)
         return
     requested = _requested_from_seeds(raw, seed_frame)
     per_batch = None
@@ -454,7 +475,7 @@ def decided_chunks(
             "batch_id", "default_origin", pl.col("requested_at").alias("fetched_at")
         )
     chunks = lookup.file_profiles(
-        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch
+        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch, damage=damage
     )
     while True:
         with timing.stage("profiles"):

@@ -37,6 +37,7 @@ from influx_etl.config import (
     token_from_environment,
 )
 from influx_etl.errors import InfluxError, SecretMaskingFilter
+from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
 
 log = logging.getLogger("influx_etl")
@@ -44,6 +45,8 @@ log = logging.getLogger("influx_etl")
 FUNNEL_LABELS = (
     ("seed_rows", "seed rows read"),
     ("invalid_seed_rows", "invalid seed rows (reported, skipped)"),
+    ("refused_seed_files", "seed files refused (not UTF-8; see above)"),
+    ("broken_input_lines", "broken lines in the prefetched file (see above)"),
     ("looked_up", "distinct handles looked up"),
     ("found", "found"),
     ("not_found", "not found"),
@@ -341,6 +344,13 @@ def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[s
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     print_report(report)
+    if report.funnel.get("refused_seed_files") or report.funnel.get("broken_input_lines"):
+        click.echo(
+            "input damaged: refused seed files or broken lines (reported above); the rest was "
+            "processed",
+            err=True,
+        )
+        sys.exit(ExitCode.INPUT_DAMAGED)
 
 
 def config_from_options(
