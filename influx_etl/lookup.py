@@ -171,7 +171,7 @@ def raw_frame(batches: list[RawBatch]) -> pl.DataFrame:
     )
 
 
-def profiles(raw: pl.DataFrame, damage: InputDamage | None = None) -> pl.DataFrame:
+def profiles(raw: pl.DataFrame, notes: LookupNotes | None = None) -> pl.DataFrame:
     """One row per requested handle with its outcome and, when found, the flattened user object.
 
     Outcomes: ``found`` (a user came back), ``not_found`` / ``suspended`` / ``invalid`` (from the
@@ -182,20 +182,20 @@ def profiles(raw: pl.DataFrame, damage: InputDamage | None = None) -> pl.DataFra
     (``raw_file``) are answered from it as :class:`~influx_etl.sources.PrefetchedSource` answers
     a batch: a user of the file, else an error entry of the file, else ``not_found`` (the file
     does not have the handle; ``failed`` when a broken line of the file names it). Broken lines
-    of the files are counted in ``damage``.
+    of the files are counted in ``notes``.
     """
     if "raw_file" not in raw.columns:
         raw = raw.with_columns(pl.lit(None, pl.String).alias("raw_file"))
     requested = requested_handles(raw, "error", "raw_file")
     from_documents = requested.filter(pl.col("raw_file").is_null())
     parts = [
-        _answered_by_documents(raw.filter(pl.col("raw_file").is_null()), from_documents, damage)
+        _answered_by_documents(raw.filter(pl.col("raw_file").is_null()), from_documents, notes)
     ]
     from_files = requested.filter(pl.col("raw_file").is_not_null())
     for reference in from_files["raw_file"].unique(maintain_order=True).to_list():
         wanted = from_files.filter(pl.col("raw_file") == reference)
         parts.extend(
-            _answered_by_file(RawFile.from_json(reference), wanted, chunk_rows=None, damage=damage)
+            _answered_by_file(RawFile.from_json(reference), wanted, chunk_rows=None, notes=notes)
         )
     decided = _with_outcomes(pl.concat(parts, how="vertical"))
     if requested["handle_key"].is_duplicated().any():
@@ -236,7 +236,7 @@ def file_profiles(
     chunk_rows: int | None,
     carried: Sequence[str] = (),
     per_batch: pl.DataFrame | None = None,
-    damage: InputDamage | None = None,
+    notes: LookupNotes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """PROFILES rows of the handles ``requested`` (``batch_id``, ``handle``, ``handle_key``,
     ``fetched_at``, ``default_origin``; one row per handle) from the prefetched file
@@ -251,11 +251,11 @@ def file_profiles(
     is its answer, as the last line of the file is in :func:`profiles`); then, once the whole
     file was read, every other handle, answered by the file's error entries or ``not_found``.
     ``carried`` columns of ``requested`` come along (the seed columns, joined once rather than
-    to every chunk). Broken lines of the file are counted in ``damage``.
+    to every chunk). Broken lines of the file are counted in ``notes``.
     """
     if "error" not in requested.columns:  # a file's batches have no batch error
         requested = requested.with_columns(pl.lit(None, pl.String).alias("error"))
-    for chunk in _answered_by_file(reference, requested, chunk_rows, carried, per_batch, damage):
+    for chunk in _answered_by_file(reference, requested, chunk_rows, carried, per_batch, notes):
         yield _as_profiles(_with_outcomes(chunk), carried)
 
 
@@ -308,22 +308,22 @@ columns (null unless found), the batch error and the error entry naming the hand
 
 
 def _answered_by_documents(
-    raw: pl.DataFrame, requested: pl.DataFrame, damage: InputDamage | None = None
+    raw: pl.DataFrame, requested: pl.DataFrame, notes: LookupNotes | None = None
 ) -> pl.DataFrame:
     """The requested handles of batches stored as documents, joined to the users and error
     entries of their own batch's document; the broken lines of the files that answered some
-    of them (:data:`~influx_etl.sources.INPUT_DAMAGE_FIELD`) are counted in ``damage``."""
+    of them (:data:`~influx_etl.sources.INPUT_DAMAGE_FIELD`) are counted in ``notes``."""
     decoded = raw.with_columns(pl.col("body").str.json_decode(RESPONSE_DTYPE).alias("doc"))
-    if damage is not None:
+    if notes is not None:
         broken = (
-            decoded.select(pl.col("doc").struct.field(INPUT_DAMAGE_FIELD).alias("damage"))
-            .unnest("damage")
+            decoded.select(pl.col("doc").struct.field(INPUT_DAMAGE_FIELD).alias("notes"))
+            .unnest("notes")
             .explode("broken_lines")
             .drop_nulls()
             .unique()
         )
-        damage.broken_lines += broken.height
-        damage.files.extend(broken["file"].unique(maintain_order=True).to_list())
+        notes.broken_lines += broken.height
+        notes.files.extend(broken["file"].unique(maintain_order=True).to_list())
     users = (
         decoded.select(
             "batch_id", "default_origin", pl.col("doc").struct.field("data").alias("user")
@@ -338,6 +338,10 @@ def _answered_by_documents(
     )
     # A response names each user once; a duplicate would double a handle's row.
     users = users.unique(["batch_id", "handle_key"], keep="first", maintain_order=True)
+    if notes is not None:
+        strays = users.join(requested, on=["batch_id", "handle_key"], how="anti")
+        notes.unrequested_users += strays.height
+        notes.unrequested_examples.extend(strays["username"].head(5).to_list())
     errors = _classified_errors(
         decoded.select("batch_id", pl.col("doc").struct.field("errors").alias("err"))
         .explode("err")
@@ -660,13 +664,18 @@ _SKIPPED_SHOWN = 20
 
 
 @dataclass
-class InputDamage:
-    """What a run found broken in its input while reading it (filled in as the file is read)."""
+class LookupNotes:
+    """What reading a run's raw answers noticed beside the profiles (filled in as they are
+    read): the damage of its input, and what the answers held that nobody asked for."""
 
     broken_lines: int = 0
     """Lines of the prefetched users file that are not JSON (truncated, or not JSON at all)."""
     files: list[str] = field(default_factory=list)
     """The files they were in."""
+    unrequested_users: int = 0
+    """Users in API answers that no requested handle of their batch matches (ignored)."""
+    unrequested_examples: list[str] = field(default_factory=list)
+    """A few of their usernames, for the log."""
 
 
 def _skipped_lines(path: Path, rows: pl.Series) -> pl.DataFrame:
@@ -757,13 +766,13 @@ def _answered_by_file(
     chunk_rows: int | None,
     carried: Sequence[str] = (),
     per_batch: pl.DataFrame | None = None,
-    damage: InputDamage | None = None,
+    notes: LookupNotes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Answer rows (:data:`_ANSWER_COLUMNS`) of the handles ``requested`` from the file
     ``reference``: per chunk of lines, the handles its users answer; then the others, answered
     by the file's error entries, else ``not_found`` (the file does not have the handle), or
     ``failed`` when a broken line names the handle (:func:`_with_broken_lines`). The broken
-    lines are counted in ``damage``."""
+    lines are counted in ``notes``."""
     path = reference.checked()
     requested = requested.with_row_index("__requested")
     found: list[pl.Series] = []
@@ -796,9 +805,9 @@ def _answered_by_file(
     broken = pl.DataFrame(schema=BROKEN_LINES_SCHEMA)
     if all_skipped.len():
         broken = _skipped_lines(path, all_skipped)
-    if damage is not None and broken.height:
-        damage.broken_lines += broken["line"].n_unique()
-        damage.files.append(str(path))
+    if notes is not None and broken.height:
+        notes.broken_lines += broken["line"].n_unique()
+        notes.files.append(str(path))
     answered = pl.concat(found) if found else pl.Series("__requested", [], pl.UInt32)
     rest = _with_batch_columns(
         requested.filter(~pl.col("__requested").is_in(answered.implode())).drop("__requested"),

@@ -333,9 +333,9 @@ def _processed_run(
     """
     banned = store.banned()
     invalid_parts: list[pl.DataFrame] = []
-    damage = lookup.InputDamage()
+    notes = lookup.LookupNotes()
     with store.run_integration(run_id) as writer:
-        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config, damage)
+        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config, notes)
         for part, decided in enumerate(chunks):
             with timing.stage("banned"):
                 decided = without_banned(decided, banned)
@@ -357,6 +357,12 @@ def _processed_run(
             invalid = invalid.drop("part")
             counts = writer.counts()
         _log_invalid(invalid, "not integrated")
+        if notes.unrequested_users:
+            log.warning(
+                "%d users in the answers matched no requested handle (e.g. @%s): ignored",
+                notes.unrequested_users,
+                ", @".join(dict.fromkeys(notes.unrequested_examples)),
+            )
         with timing.stage("integrate"):
             integration = writer.merge_authors(inputs.seed_rejects)
 
@@ -370,7 +376,8 @@ def _processed_run(
         "seed_rows": inputs.seed_rows,
         "invalid_seed_rows": inputs.seed_rejects.height,
         "refused_seed_files": inputs.refused_seed_files,
-        "broken_input_lines": damage.broken_lines,
+        "broken_input_lines": notes.broken_lines,
+        "unrequested_users": notes.unrequested_users,
         "looked_up": counts.total,
         **{outcome: counts.outcomes.get(outcome, 0) for outcome in OUTCOMES},
         "below_threshold": counts.decisions.get("below_threshold", 0),
@@ -431,12 +438,12 @@ def decided_profiles(
     seed_frame: pl.DataFrame,
     rulebook: Rulebook,
     config: PipelineConfig,
-    damage: lookup.InputDamage | None = None,
+    notes: lookup.LookupNotes | None = None,
 ) -> pl.DataFrame:
     """Raw documents → one decided row per seed handle (threshold, brand, risk, decision);
-    broken lines of a prefetched file are counted in ``damage``."""
+    broken lines of a prefetched file and unrequested users are counted in ``notes``."""
     with timing.stage("profiles"):
-        profiles = lookup.profiles(raw, damage)
+        profiles = lookup.profiles(raw, notes)
     return _decided(profiles, seed_frame, rulebook, config)
 
 
@@ -445,15 +452,15 @@ def decided_chunks(
     seed_frame: pl.DataFrame,
     rulebook: Rulebook,
     config: PipelineConfig,
-    damage: lookup.InputDamage | None = None,
+    notes: lookup.LookupNotes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """:func:`decided_profiles` in chunks: a run answered by one prefetched file is read
     ``config.chunk_rows`` lines at a time (:func:`lookup.file_profiles`; a handle the file holds
     twice comes again in a later chunk, and its last row is its answer); any other run is one
-    chunk. Broken lines of a prefetched file are counted in ``damage``."""
+    chunk. Broken lines of a prefetched file and unrequested users are counted in ``notes``."""
     reference = _answering_file(raw)
     if reference is None:
-        yield decided_profiles(raw, seed_frame, rulebook, config, damage)
+        yield decided_profiles(raw, seed_frame, rulebook, config, notes)
         return
     requested = _requested_from_seeds(raw, seed_frame)
     per_batch = None
@@ -475,7 +482,7 @@ def decided_chunks(
             "batch_id", "default_origin", pl.col("requested_at").alias("fetched_at")
         )
     chunks = lookup.file_profiles(
-        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch, damage=damage
+        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch, notes=notes
     )
     while True:
         with timing.stage("profiles"):

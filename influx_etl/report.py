@@ -43,6 +43,7 @@ FUNNEL_LABELS: Final = {
     "invalid_seed_rows": "invalid seed rows (reported, skipped)",
     "refused_seed_files": "seed files refused (not UTF-8; reported, the rest read)",
     "broken_input_lines": "broken lines in the prefetched file (reported, skipped)",
+    "unrequested_users": "users in answers nobody asked for (ignored)",
     "looked_up": "distinct handles looked up",
     "found": "found",
     "not_found": "not found",
@@ -67,6 +68,7 @@ _NOT_HANDLES: Final = [
     "invalid_seed_rows",
     "refused_seed_files",
     "broken_input_lines",
+    "unrequested_users",
     "exported",
 ]
 """Counts that are not of looked-up handles (no share of them is shown)."""

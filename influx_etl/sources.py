@@ -304,12 +304,16 @@ class _BatchAnswers:
     def __init__(self, batch_id: int, handles: Sequence[str]) -> None:
         self.batch_id = batch_id
         self.handles = tuple(handles)
+        self.keys = {handle.lower() for handle in handles}
         self.responses: list[tuple[tuple[str, ...], ApiResponse]] = []
         self.rejected: list[tuple[tuple[str, ...], BadRequestError]] = []
         self.users: dict[str, Any] = {}
         self.errors: dict[str, dict[str, Any]] = {}
         self.invalid: dict[str, dict[str, Any]] = {}
         self.tweets: dict[str, Any] = {}
+        self.unrequested: dict[str, Any] = {}
+        """Users of the answers no handle of the batch matches: kept in a merged document, where
+        :func:`influx_etl.lookup.profiles` counts and ignores them as in a verbatim one."""
         self.attempts = 0
         self.elapsed_s = 0.0
         self.error: str | None = None
@@ -330,6 +334,8 @@ class _BatchAnswers:
             if key in wanted:
                 self.users[key] = user
                 self.errors.pop(key, None)
+            elif key and key not in self.keys:
+                self.unrequested.setdefault(key, user)
         errors = document.get("errors")
         for error in errors if isinstance(errors, list) else []:
             if not isinstance(error, dict):
@@ -356,10 +362,11 @@ class _BatchAnswers:
         }
 
     def unanswered(self) -> list[str]:
-        """Handles with no definitive answer yet (not found, suspended, invalid or a user)."""
+        """Handles with no definitive answer yet (not found, suspended, invalid or a user); a
+        handle the batch holds twice (``Foo``, ``foo``) once."""
         return [
             handle
-            for handle in self.handles
+            for handle in _distinct(self.handles)
             if (key := handle.lower()) not in self.users
             and key not in self.invalid
             and (key not in self.errors or error_outcome(self.errors[key]) == "failed")
@@ -390,7 +397,8 @@ class _BatchAnswers:
     def _merged(self) -> str:
         keys = [h.lower() for h in self.handles]
         document: dict[str, Any] = {}
-        users = [self.users[k] for k in keys if k in self.users]
+        users = [self.users[k] for k in dict.fromkeys(keys) if k in self.users]
+        users += self.unrequested.values()
         if users:
             document["data"] = users
         pinned = {str(u.get("pinned_tweet_id")) for u in users if isinstance(u, dict)}
@@ -399,7 +407,7 @@ class _BatchAnswers:
             document["includes"] = {"tweets": tweets}
         errors = [
             self.invalid.get(k) or self.errors[k]
-            for k in keys
+            for k in dict.fromkeys(keys)
             if k not in self.users and (k in self.invalid or k in self.errors)
         ]
         if errors:
@@ -412,6 +420,14 @@ class _BatchAnswers:
             for requested, error in self.rejected
         ]
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _distinct(handles: Sequence[str]) -> list[str]:
+    """``handles`` without the later spellings of one handle (they differ in case only)."""
+    first: dict[str, str] = {}
+    for handle in handles:
+        first.setdefault(handle.lower(), handle)
+    return list(first.values())
 
 
 class BatchFetcher:
@@ -441,7 +457,7 @@ class BatchFetcher:
 
     def fetch(self, batch_id: int, handles: Sequence[str]) -> RawBatch:
         answers = _BatchAnswers(batch_id, handles)
-        pending = list(handles)
+        pending = _distinct(handles)
         for round_number in range(1, self.policy.max_attempts + 1):
             try:
                 self._resolve(pending, answers)

@@ -318,7 +318,7 @@ def test_a_handle_only_a_broken_line_names_says_so(tmp_path: Path, path_kind: st
     path = _damaged_file(tmp_path / "users.jsonl")
     source = PrefetchedSource(path)
     work = [(0, ["ann", "DAN", "eve", "zed"])]
-    damage = lookup.InputDamage()
+    damage = lookup.LookupNotes()
     if path_kind == "documents":
         rows = profiles(raw_frame([source.fetch_batch(0, work[0][1])]), damage)
     else:
@@ -327,7 +327,7 @@ def test_a_handle_only_a_broken_line_names_says_so(tmp_path: Path, path_kind: st
             rows = profiles(raw, damage)
         else:
             reference = RawFile.from_json(raw["raw_file"][0])
-            chunks = file_profiles(reference, requested_handles(raw), 1, damage=damage)
+            chunks = file_profiles(reference, requested_handles(raw), 1, notes=damage)
             rows = pl.concat(list(chunks)).unique("handle_key", keep="last")
     by_handle = _by_handle(rows)
     assert (by_handle["ann"]["outcome"], by_handle["eve"]["outcome"]) == ("found", "found")

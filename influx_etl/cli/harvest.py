@@ -47,6 +47,7 @@ FUNNEL_LABELS = (
     ("invalid_seed_rows", "invalid seed rows (reported, skipped)"),
     ("refused_seed_files", "seed files refused (not UTF-8; see above)"),
     ("broken_input_lines", "broken lines in the prefetched file (see above)"),
+    ("unrequested_users", "users in answers nobody asked for (ignored)"),
     ("looked_up", "distinct handles looked up"),
     ("found", "found"),
     ("not_found", "not found"),
