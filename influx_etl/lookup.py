@@ -16,10 +16,11 @@ outcome rules.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,13 +31,17 @@ from joblib import Parallel, delayed
 from influx_etl.errors import SourceError
 from influx_etl.frames import PROFILES_SCHEMA, PUBLIC_METRICS, compacted
 from influx_etl.sources import (
+    BROKEN_LINE_DETAIL,
+    INPUT_DAMAGE_FIELD,
     NOT_IN_FILE_DETAIL,
     PROBLEM_INVALID,
     PROBLEM_NOT_FOUND,
+    USERNAME_IN_TEXT,
     LookupSource,
     RawBatch,
     RawFile,
     WorkerLookupSource,
+    broken_lines_detail,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +85,7 @@ RESPONSE_DTYPE = pl.Struct(
         "data": pl.List(_USER),
         "errors": pl.List(_ERROR),
         "includes": pl.Struct({"tweets": pl.List(_TWEET)}),
+        INPUT_DAMAGE_FIELD: pl.Struct({"file": pl.String, "broken_lines": pl.List(pl.Int64)}),
     }
 )
 """The part of a ``/2/users/by`` document the pipeline reads."""
@@ -165,7 +171,7 @@ def raw_frame(batches: list[RawBatch]) -> pl.DataFrame:
     )
 
 
-def profiles(raw: pl.DataFrame) -> pl.DataFrame:
+def profiles(raw: pl.DataFrame, notes: LookupNotes | None = None) -> pl.DataFrame:
     """One row per requested handle with its outcome and, when found, the flattened user object.
 
     Outcomes: ``found`` (a user came back), ``not_found`` / ``suspended`` / ``invalid`` (from the
@@ -175,17 +181,22 @@ def profiles(raw: pl.DataFrame) -> pl.DataFrame:
     Users are matched to requested handles case-insensitively. Batches answered by a file
     (``raw_file``) are answered from it as :class:`~influx_etl.sources.PrefetchedSource` answers
     a batch: a user of the file, else an error entry of the file, else ``not_found`` (the file
-    does not have the handle).
+    does not have the handle; ``failed`` when a broken line of the file names it). Broken lines
+    of the files are counted in ``notes``.
     """
     if "raw_file" not in raw.columns:
         raw = raw.with_columns(pl.lit(None, pl.String).alias("raw_file"))
     requested = requested_handles(raw, "error", "raw_file")
     from_documents = requested.filter(pl.col("raw_file").is_null())
-    parts = [_answered_by_documents(raw.filter(pl.col("raw_file").is_null()), from_documents)]
+    parts = [
+        _answered_by_documents(raw.filter(pl.col("raw_file").is_null()), from_documents, notes)
+    ]
     from_files = requested.filter(pl.col("raw_file").is_not_null())
     for reference in from_files["raw_file"].unique(maintain_order=True).to_list():
         wanted = from_files.filter(pl.col("raw_file") == reference)
-        parts.extend(_answered_by_file(RawFile.from_json(reference), wanted, chunk_rows=None))
+        parts.extend(
+            _answered_by_file(RawFile.from_json(reference), wanted, chunk_rows=None, notes=notes)
+        )
     decided = _with_outcomes(pl.concat(parts, how="vertical"))
     if requested["handle_key"].is_duplicated().any():
         # A handle asked again (a resumed run retrying its failures) has several rows: the
@@ -225,6 +236,7 @@ def file_profiles(
     chunk_rows: int | None,
     carried: Sequence[str] = (),
     per_batch: pl.DataFrame | None = None,
+    notes: LookupNotes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """PROFILES rows of the handles ``requested`` (``batch_id``, ``handle``, ``handle_key``,
     ``fetched_at``, ``default_origin``; one row per handle) from the prefetched file
@@ -239,11 +251,11 @@ def file_profiles(
     is its answer, as the last line of the file is in :func:`profiles`); then, once the whole
     file was read, every other handle, answered by the file's error entries or ``not_found``.
     ``carried`` columns of ``requested`` come along (the seed columns, joined once rather than
-    to every chunk).
+    to every chunk). Broken lines of the file are counted in ``notes``.
     """
     if "error" not in requested.columns:  # a file's batches have no batch error
         requested = requested.with_columns(pl.lit(None, pl.String).alias("error"))
-    for chunk in _answered_by_file(reference, requested, chunk_rows, carried, per_batch):
+    for chunk in _answered_by_file(reference, requested, chunk_rows, carried, per_batch, notes):
         yield _as_profiles(_with_outcomes(chunk), carried)
 
 
@@ -295,10 +307,23 @@ _ANSWER_COLUMNS = [
 columns (null unless found), the batch error and the error entry naming the handle."""
 
 
-def _answered_by_documents(raw: pl.DataFrame, requested: pl.DataFrame) -> pl.DataFrame:
+def _answered_by_documents(
+    raw: pl.DataFrame, requested: pl.DataFrame, notes: LookupNotes | None = None
+) -> pl.DataFrame:
     """The requested handles of batches stored as documents, joined to the users and error
-    entries of their own batch's document."""
+    entries of their own batch's document; the broken lines of the files that answered some
+    of them (:data:`~influx_etl.sources.INPUT_DAMAGE_FIELD`) are counted in ``notes``."""
     decoded = raw.with_columns(pl.col("body").str.json_decode(RESPONSE_DTYPE).alias("doc"))
+    if notes is not None:
+        broken = (
+            decoded.select(pl.col("doc").struct.field(INPUT_DAMAGE_FIELD).alias("notes"))
+            .unnest("notes")
+            .explode("broken_lines")
+            .drop_nulls()
+            .unique()
+        )
+        notes.broken_lines += broken.height
+        notes.files.extend(broken["file"].unique(maintain_order=True).to_list())
     users = (
         decoded.select(
             "batch_id", "default_origin", pl.col("doc").struct.field("data").alias("user")
@@ -313,6 +338,10 @@ def _answered_by_documents(raw: pl.DataFrame, requested: pl.DataFrame) -> pl.Dat
     )
     # A response names each user once; a duplicate would double a handle's row.
     users = users.unique(["batch_id", "handle_key"], keep="first", maintain_order=True)
+    if notes is not None:
+        strays = users.join(requested, on=["batch_id", "handle_key"], how="anti")
+        notes.unrequested_users += strays.height
+        notes.unrequested_examples.extend(strays["username"].head(5).to_list())
     errors = _classified_errors(
         decoded.select("batch_id", pl.col("doc").struct.field("errors").alias("err"))
         .explode("err")
@@ -420,6 +449,11 @@ def _classified_errors(errors: pl.DataFrame) -> pl.DataFrame:
 # -- prefetched users files -----------------------------------------------------------------------
 
 
+BROKEN_LINES_SCHEMA = pl.Schema({"line": pl.Int64, "handle_key": pl.String})
+"""Broken lines of a prefetched users file: the physical ``line`` and each handle its text names
+(``"username":"..."``), null when it names none."""
+
+
 @dataclass(frozen=True)
 class PrefetchedAnswers:
     """What a prefetched users file says, one row per lower-case handle (the last line wins, as
@@ -434,6 +468,8 @@ class PrefetchedAnswers:
     skipped_rows: pl.Series
     """Non-blank lines holding no usable user nor error, by row (the n-th non-blank line, from
     0); :func:`prefetched_answers` logged them with their line numbers."""
+    broken: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=BROKEN_LINES_SCHEMA))
+    """The skipped lines that are broken JSON (:data:`BROKEN_LINES_SCHEMA`)."""
 
     @property
     def skipped(self) -> int:
@@ -566,7 +602,10 @@ def prefetched_answers(path: Path) -> PrefetchedAnswers:
     (lines,) = _file_line_chunks(path, None)
     answers = _line_answers(lines)
     if answers.skipped:
-        _log_skipped(path, answers.skipped_rows)
+        broken = _skipped_lines(path, answers.skipped_rows)
+        answers = PrefetchedAnswers(
+            answers.users, answers.errors, answers.lines, answers.skipped_rows, broken
+        )
     return answers
 
 
@@ -624,29 +663,101 @@ def _line_answers(lines: pl.DataFrame) -> PrefetchedAnswers:
 _SKIPPED_SHOWN = 20
 
 
-def _log_skipped(path: Path, rows: pl.Series) -> None:
-    """Warn about skipped lines by line number (blank lines have no row: count them back)."""
-    wanted = set(rows.head(_SKIPPED_SHOWN).to_list())
-    numbers: list[int] = []
+@dataclass
+class LookupNotes:
+    """What reading a run's raw answers noticed beside the profiles (filled in as they are
+    read): the damage of its input, and what the answers held that nobody asked for."""
+
+    broken_lines: int = 0
+    """Lines of the prefetched users file that are not JSON (truncated, or not JSON at all)."""
+    files: list[str] = field(default_factory=list)
+    """The files they were in."""
+    unrequested_users: int = 0
+    """Users in API answers that no requested handle of their batch matches (ignored)."""
+    unrequested_examples: list[str] = field(default_factory=list)
+    """A few of their usernames, for the log."""
+
+
+def _skipped_lines(path: Path, rows: pl.Series) -> pl.DataFrame:
+    """Report the skipped lines by line number (blank lines have no row: count them back), each
+    either as broken JSON or as JSON that is no user; returns the broken ones
+    (:data:`BROKEN_LINES_SCHEMA`).
+
+    A Python pass over the file's lines, made only when some line was skipped and stopped at the
+    last skipped one: it re-reads just their text (DuckDB's reader gives a row of nulls for both
+    kinds) to tell a truncated line from an object that holds no user.
+    """
+    wanted = set(rows.to_list())
+    broken: list[tuple[int, str | None]] = []
+    shown = 0
     row = 0
+    found = 0
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
+            if found == len(wanted):
+                break
             if not line.strip():
                 continue
-            if row in wanted:
-                numbers.append(number)
-                if len(numbers) == len(wanted):
-                    break
             row += 1
-    for number in numbers:
-        log.warning(
-            "%s:%d: skipped: not a user object with 'id' and 'username' (bare, wrapped as "
-            '{"data": {...}} or in a whole API response)',
-            path,
-            number,
-        )
-    if rows.len() > len(numbers):
+            if row - 1 not in wanted:
+                continue
+            found += 1
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                names = [m.decode().lower() for m in USERNAME_IN_TEXT.findall(line)]
+                broken.extend((number, name) for name in dict.fromkeys(names or [None]))
+                reason = f"broken JSON ({exc})"
+                if names:
+                    reason += f"; it names @{', @'.join(dict.fromkeys(names))}"
+            else:
+                reason = (
+                    "not a user object with 'id' and 'username' (bare, wrapped as "
+                    '{"data": {...}} or in a whole API response)'
+                )
+            if shown < _SKIPPED_SHOWN:
+                shown += 1
+                log.warning("%s:%d: skipped: %s", path, number, reason)
+    if rows.len() > shown:
         log.warning("%s: %d lines skipped in all", path, rows.len())
+    frame = pl.DataFrame(broken, schema=BROKEN_LINES_SCHEMA, orient="row")
+    if frame.height:
+        log.error(
+            "%s: broken JSON lines (truncated or not JSON): %d; the handles only they could "
+            "have answered are reported as such",
+            path,
+            frame["line"].n_unique(),
+        )
+    return frame
+
+
+def _with_broken_lines(joined: pl.DataFrame, broken: pl.DataFrame, file_name: str) -> pl.DataFrame:
+    """Answer rows (with ``__not_in_file``: no line of the file answers the handle) with the
+    handles that only a broken line could have answered marked so: a handle a broken line names
+    is ``failed`` (the line may hold it); the others the file does not have say how many broken
+    lines could have held them."""
+    named = (
+        broken.drop_nulls("handle_key")
+        .group_by("handle_key")
+        .agg(pl.col("line").unique().sort().cast(pl.String).str.join(", ").alias("__lines"))
+    )
+    unnamed = broken.filter(pl.col("handle_key").is_null())["line"].unique().sort()
+    joined = joined.join(named, on="handle_key", how="left", maintain_order="left")
+    not_in_file = pl.col("__not_in_file")
+    by_line = pl.col("__lines").is_not_null() & not_in_file
+    one_line = BROKEN_LINE_DETAIL.replace("{handle}", "{}").replace("{lines}", "{}")
+    more = broken_lines_detail(unnamed.to_list(), file_name) if unnamed.len() else None
+    detail = (
+        pl.when(by_line)
+        .then(pl.format(one_line.replace("{file}", file_name), "handle", "__lines"))
+        .when(not_in_file & pl.lit(more is not None))
+        .then(pl.col("error_detail") + pl.lit(f" {more}"))
+        .otherwise("error_detail")
+    )
+    return joined.with_columns(
+        pl.when(by_line).then(pl.lit("failed")).otherwise("error_outcome").alias("error_outcome"),
+        detail.alias("error_detail"),
+    ).drop("__lines", "__not_in_file")
 
 
 def _answered_by_file(
@@ -655,10 +766,13 @@ def _answered_by_file(
     chunk_rows: int | None,
     carried: Sequence[str] = (),
     per_batch: pl.DataFrame | None = None,
+    notes: LookupNotes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Answer rows (:data:`_ANSWER_COLUMNS`) of the handles ``requested`` from the file
     ``reference``: per chunk of lines, the handles its users answer; then the others, answered
-    by the file's error entries, else ``not_found`` (the file does not have the handle)."""
+    by the file's error entries, else ``not_found`` (the file does not have the handle), or
+    ``failed`` when a broken line names the handle (:func:`_with_broken_lines`). The broken
+    lines are counted in ``notes``."""
     path = reference.checked()
     requested = requested.with_row_index("__requested")
     found: list[pl.Series] = []
@@ -688,8 +802,12 @@ def _answered_by_file(
             .select(*_ANSWER_COLUMNS, *carried)
         )
     all_skipped = pl.concat(skipped)
+    broken = pl.DataFrame(schema=BROKEN_LINES_SCHEMA)
     if all_skipped.len():
-        _log_skipped(path, all_skipped)
+        broken = _skipped_lines(path, all_skipped)
+    if notes is not None and broken.height:
+        notes.broken_lines += broken["line"].n_unique()
+        notes.files.append(str(path))
     answered = pl.concat(found) if found else pl.Series("__requested", [], pl.UInt32)
     rest = _with_batch_columns(
         requested.filter(~pl.col("__requested").is_in(answered.implode())).drop("__requested"),
@@ -712,7 +830,7 @@ def _answered_by_file(
     )
     not_in_file = NOT_IN_FILE_DETAIL.replace("{handle}", "{}").replace("{file}", path.name)
     missing = pl.col("error_outcome").is_null()
-    yield joined.with_columns(
+    joined = joined.with_columns(
         pl.when(missing)
         .then(pl.lit("not_found"))
         .otherwise("error_outcome")
@@ -721,4 +839,8 @@ def _answered_by_file(
         .then(pl.format(not_in_file, pl.col("handle")))
         .otherwise("error_detail")
         .alias("error_detail"),
-    ).select(*_ANSWER_COLUMNS, *carried)
+        missing.alias("__not_in_file"),
+    )
+    if broken.height:
+        joined = _with_broken_lines(joined, broken, path.name)
+    yield joined.select(*_ANSWER_COLUMNS, *carried)

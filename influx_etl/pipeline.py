@@ -47,6 +47,7 @@ from influx_etl.sources import (
     RawBatch,
     RawFile,
     open_source,
+    resolved_spec,
     source_kind,
 )
 from influx_etl.sources.xclient import utc_now_iso
@@ -176,11 +177,16 @@ def run_harvest(
     # a progress display that also wants totals and rate-limit waits (see sources.LookupProgress)
     observer = progress if isinstance(progress, LookupProgress) else None
     with ExitStack() as opened:
-        # the source first: a prefetched file is hashed on a thread while the seeds load
-        source = opened.enter_context(open_source(config.lookup, observer))
+        # Seeds are read and checked before any server or connection starts; a prefetched file
+        # starts neither, and is hashed on a thread while the seeds load.
+        prefetched = resolved_spec(config.lookup).startswith("prefetched:")
+        if prefetched:
+            source = opened.enter_context(open_source(config.lookup, observer))
         with timing.stage("seeds"):
             if seed_load is None:
                 seed_load = seeds.load_seeds(config.seed_paths)
+        if not prefetched:
+            source = opened.enter_context(open_source(config.lookup, observer))
         store = opened.enter_context(open_dataset(config, source.kind))
         with timing.stage("plan"):
             work = planned_work(store, config, seed_load, forced_keys)
@@ -250,6 +256,7 @@ def run_harvest(
                     seed_rejects=seed_load.rejects,
                     seed_rows=seed_load.rows_read,
                     reused=work.reused,
+                    refused_seed_files=seed_load.refused.height,
                 ),
                 rulebook,
                 config,
@@ -450,6 +457,8 @@ class RunInputs:
     seed_rows: int
     reused: pl.DataFrame | None = None
     """Seed rows (SEEDS_SCHEMA) whose fresh stored outcome is recorded instead of a lookup."""
+    refused_seed_files: int = 0
+    """Seed files refused unread (not UTF-8 text)."""
 
 
 def open_dataset(config: PipelineConfig, kind: DatasetKind | None = None) -> Store:
@@ -478,8 +487,9 @@ def _processed_run(
     """
     banned = store.banned()
     invalid_parts: list[pl.DataFrame] = []
+    notes = lookup.LookupNotes()
     with store.run_integration(run_id) as writer:
-        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config)
+        chunks = decided_chunks(inputs.raw, inputs.seeds, rulebook, config, notes)
         for part, decided in enumerate(chunks):
             with timing.stage("banned"):
                 decided = without_banned(decided, banned)
@@ -505,6 +515,12 @@ def _processed_run(
             invalid = invalid.drop("part")
             counts = writer.counts()
         _log_invalid(invalid, "not integrated")
+        if notes.unrequested_users:
+            log.warning(
+                "%d users in the answers matched no requested handle (e.g. @%s): ignored",
+                notes.unrequested_users,
+                ", @".join(dict.fromkeys(notes.unrequested_examples)),
+            )
         with timing.stage("integrate"):
             integration = writer.merge_authors(inputs.seed_rejects)
             store.record_checks(run_id)
@@ -518,6 +534,9 @@ def _processed_run(
     funnel = {
         "seed_rows": inputs.seed_rows,
         "invalid_seed_rows": inputs.seed_rejects.height,
+        "refused_seed_files": inputs.refused_seed_files,
+        "broken_input_lines": notes.broken_lines,
+        "unrequested_users": notes.unrequested_users,
         "reused": reused,
         "looked_up": counts.total - reused,
         **{outcome: counts.outcomes.get(outcome, 0) for outcome in OUTCOMES},
@@ -610,24 +629,33 @@ def checked_authors(
 
 
 def decided_profiles(
-    raw: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
+    raw: pl.DataFrame,
+    seed_frame: pl.DataFrame,
+    rulebook: Rulebook,
+    config: PipelineConfig,
+    notes: lookup.LookupNotes | None = None,
 ) -> pl.DataFrame:
-    """Raw documents → one decided row per seed handle (threshold, brand, risk, decision)."""
+    """Raw documents → one decided row per seed handle (threshold, brand, risk, decision);
+    broken lines of a prefetched file and unrequested users are counted in ``notes``."""
     with timing.stage("profiles"):
-        profiles = lookup.profiles(raw)
+        profiles = lookup.profiles(raw, notes)
     return _decided(profiles, seed_frame, rulebook, config)
 
 
 def decided_chunks(
-    raw: pl.DataFrame, seed_frame: pl.DataFrame, rulebook: Rulebook, config: PipelineConfig
+    raw: pl.DataFrame,
+    seed_frame: pl.DataFrame,
+    rulebook: Rulebook,
+    config: PipelineConfig,
+    notes: lookup.LookupNotes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """:func:`decided_profiles` in chunks: a run answered by one prefetched file is read
     ``config.chunk_rows`` lines at a time (:func:`lookup.file_profiles`; a handle the file holds
     twice comes again in a later chunk, and its last row is its answer); any other run is one
-    chunk."""
+    chunk. Broken lines of a prefetched file and unrequested users are counted in ``notes``."""
     reference = _answering_file(raw)
     if reference is None:
-        yield decided_profiles(raw, seed_frame, rulebook, config)
+        yield decided_profiles(raw, seed_frame, rulebook, config, notes)
         return
     requested = _requested_from_seeds(raw, seed_frame)
     per_batch = None
@@ -649,7 +677,7 @@ def decided_chunks(
             "batch_id", "default_origin", pl.col("requested_at").alias("fetched_at")
         )
     chunks = lookup.file_profiles(
-        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch
+        reference, requested, config.chunk_rows, _SEED_COLUMNS, per_batch=per_batch, notes=notes
     )
     while True:
         with timing.stage("profiles"):

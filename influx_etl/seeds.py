@@ -3,8 +3,9 @@
 Seed files are ``.csv`` (a header row names the columns) or ``.txt`` (one handle a line). The real
 files are hand-edited and messy, so a file is read as raw lines with their physical line numbers
 and split, cleaned and validated with Polars expressions over all rows at once. A bad row is
-reported in :attr:`SeedLoad.rejects` (and logged) and skipped; only a file that cannot be read at
-all raises :class:`~influx_etl.errors.SeedError`.
+reported in :attr:`SeedLoad.rejects` (and logged) and skipped; a file that is not UTF-8 text is
+refused (:attr:`SeedLoad.refused`: its byte offset and the command that converts it) while the other
+files go on; only a file that cannot be read at all raises :class:`~influx_etl.errors.SeedError`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +28,9 @@ logger = logging.getLogger(__name__)
 
 SEED_SUFFIXES: Final = (".csv", ".txt")
 
-HANDLE_COLUMNS: Final = ("handle", "org_name")
-"""Header names accepted for the handle column, in order of preference."""
+HANDLE_COLUMNS: Final = ("handle", "org_name", "username", "screen_name")
+"""Header names accepted for the handle column, in order of preference (``username`` and
+``screen_name``: twarc and other exports of X users)."""
 CATEGORY_COLUMNS: Final = ("category",)
 SOURCE_COLUMNS: Final = ("source", "source_url")
 NOTE_COLUMNS: Final = ("note",)
@@ -61,6 +64,10 @@ _RAW_ROWS_SCHEMA: Final = pl.Schema(
 )
 
 
+REFUSED_SCHEMA: Final = pl.Schema({"seed_file": pl.String, "path": pl.String, "reason": pl.String})
+"""Seed files refused unread (not UTF-8 text), with the reason."""
+
+
 @dataclass(frozen=True)
 class SeedLoad:
     """What the seed files held: distinct handles, rejected rows and how many rows were read."""
@@ -73,6 +80,12 @@ class SeedLoad:
     """Data rows seen across all files (blank lines, comments and headers are not rows)."""
     files: pl.DataFrame = field(default_factory=lambda: seed_file_digests([]))
     """The files read: ``name``, ``path`` and the ``sha256`` of their content."""
+    refused: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFUSED_SCHEMA))
+    """Files that were not read (not UTF-8 text): ``seed_file``, ``path``, ``reason``."""
+
+
+class SeedEncodingError(SeedError):
+    """A seed file is not UTF-8 text: it is refused, and the other files go on."""
 
 
 def seeds_from_handles(handles: Sequence[str], seed_file: str) -> SeedLoad:
@@ -145,9 +158,24 @@ def seed_paths(directory: Path) -> list[Path]:
 
 
 def load_seeds(paths: Sequence[Path]) -> SeedLoad:
-    """Read the seed files (in the given order) into distinct handles plus rejected rows."""
-    contents = [_file_bytes(path) for path in paths]
-    rows = raw_seed_rows(paths, contents)
+    """Read the seed files (in the given order) into distinct handles plus rejected rows.
+
+    A file that is not UTF-8 text is refused (logged, in :attr:`SeedLoad.refused`) and the
+    others are read; it is left out of :attr:`SeedLoad.files`, so it stays pending."""
+    readable: list[Path] = []
+    contents: list[bytes] = []
+    refused: list[tuple[str, str, str]] = []
+    for path in paths:
+        data = _file_bytes(path)
+        try:
+            _checked_utf8(path, data)
+        except SeedEncodingError as error:
+            logger.error("%s", error)
+            refused.append((path.name, str(path), error.message))
+            continue
+        readable.append(path)
+        contents.append(data)
+    rows = raw_seed_rows(readable, contents)
     checked = checked_seed_rows(rows)
     rejects = checked.filter(pl.col("reason").is_not_null())
     # One warning per rejected row is the contract; rejects are a handful, not the million rows.
@@ -161,7 +189,8 @@ def load_seeds(paths: Sequence[Path]) -> SeedLoad:
             pl.col(name).cast(dtype) for name, dtype in SEED_REJECTS_SCHEMA.items()
         ),
         rows_read=rows.height,
-        files=_digests(paths, [hashlib.sha256(data).hexdigest() for data in contents]),
+        files=_digests(readable, [hashlib.sha256(data).hexdigest() for data in contents]),
+        refused=pl.DataFrame(refused, schema=REFUSED_SCHEMA, orient="row"),
     )
 
 
@@ -203,16 +232,7 @@ def _file_bytes(path: Path) -> bytes:
 def numbered_lines(path: Path, data: bytes) -> pl.DataFrame:
     """The lines of ``path``'s bytes ``data``: ``line`` (1-based physical line number) and
     ``text`` (no line break)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise SeedError(
-            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}): "
-            "expected a UTF-8 encoded seed file",
-            file=path,
-            line=line,
-        ) from error
+    text = _checked_utf8(path, data)
     return (
         pl.DataFrame({"text": [text.removeprefix(_BOM)]})
         .select(pl.col("text").str.split("\n"))
@@ -223,6 +243,24 @@ def numbered_lines(path: Path, data: bytes) -> pl.DataFrame:
             pl.col("text").str.strip_suffix("\r"),
         )
     )
+
+
+def _checked_utf8(path: Path, data: bytes) -> str:
+    """``data`` decoded; raises :class:`SeedEncodingError` naming the first bad byte's offset
+    and the command that converts the file."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        source, target = shlex.quote(str(path)), shlex.quote(f"{path}.utf8")
+        raise SeedEncodingError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} at byte offset {error.start}): "
+            "expected a UTF-8 encoded seed file; the file was skipped. Convert it (if it is "
+            f"Latin-1) with: iconv -f LATIN1 -t UTF-8 {source} > {target} and put the "
+            "result in its place",
+            file=path,
+            line=line,
+        ) from error
 
 
 def text_file_rows(lines: pl.DataFrame) -> pl.DataFrame:

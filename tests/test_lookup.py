@@ -195,7 +195,8 @@ def test_a_file_reference_answers_like_the_file_read_batch_by_batch(
     assert (rows["dee"]["outcome"], rows["nobody"]["outcome"]) == ("suspended", "not_found")
     assert (
         rows["nobody"]["outcome_detail"]
-        == "@nobody is not in the prefetched users file users.jsonl."
+        == "@nobody is not in the prefetched users file users.jsonl. 1 broken line in "
+        "users.jsonl could have held it (line 5)."
     )
     assert rows["noid"]["outcome"] == "not_found"
 
@@ -210,7 +211,7 @@ def test_skipped_lines_are_reported_with_their_line_numbers(tmp_path: Path, capl
     reported = sorted(
         int(record.getMessage().split(":")[1])
         for record in caplog.records
-        if "skipped" in record.getMessage()
+        if ": skipped: " in record.getMessage()
     )
     assert reported == [5, 7]  # "not json" and the user without an id (blank lines count)
 
@@ -265,7 +266,7 @@ def test_skipped_lines_of_a_chunked_file_are_reported_once_with_their_line_numbe
     reported = sorted(
         int(record.getMessage().split(":")[1])
         for record in caplog.records
-        if "skipped" in record.getMessage()
+        if ": skipped: " in record.getMessage()
     )
     assert reported == [5, 7]
 
@@ -289,3 +290,78 @@ def test_read_ahead_keeps_order_passes_errors_on_and_closes_the_reader() -> None
     assert next(early)["index"][0] == 0
     early.close()  # the caller stops after one chunk: the reader is closed all the same
     assert closed == [True, True, True]
+
+
+# -- broken lines of a prefetched users file ------------------------------------------------------
+
+
+def _damaged_file(path: Path) -> Path:
+    lines = [
+        json.dumps(_user("1", "Ann", 10)),
+        '{"id":"4","username":"Dan","name":"Dan D","descr',  # truncated: only Dan's line
+        "",
+        "this is not json",
+        json.dumps({"note": "valid JSON, no user"}),
+        '{"id":"5","username":"Eve","name":"Eve',  # truncated, but a later line answers Eve
+        json.dumps(_user("5", "Eve", 50)),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _by_handle(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    return {row["handle_key"]: row for row in rows.to_dicts()}
+
+
+@pytest.mark.parametrize("path_kind", ["reference", "documents", "chunked"])
+def test_a_handle_only_a_broken_line_names_says_so(tmp_path: Path, path_kind: str) -> None:
+    path = _damaged_file(tmp_path / "users.jsonl")
+    source = PrefetchedSource(path)
+    work = [(0, ["ann", "DAN", "eve", "zed"])]
+    damage = lookup.LookupNotes()
+    if path_kind == "documents":
+        rows = profiles(raw_frame([source.fetch_batch(0, work[0][1])]), damage)
+    else:
+        raw = raw_frame(source.fetch_batches(work))
+        if path_kind == "reference":
+            rows = profiles(raw, damage)
+        else:
+            reference = RawFile.from_json(raw["raw_file"][0])
+            chunks = file_profiles(reference, requested_handles(raw), 1, notes=damage)
+            rows = pl.concat(list(chunks)).unique("handle_key", keep="last")
+    by_handle = _by_handle(rows)
+    assert (by_handle["ann"]["outcome"], by_handle["eve"]["outcome"]) == ("found", "found")
+    assert by_handle["dan"]["outcome"] == "failed"
+    assert by_handle["dan"]["outcome_detail"] == (
+        "@DAN is only named by broken JSON on line 2 of the prefetched users file users.jsonl "
+        "(truncated or not JSON), which may hold it: fix the line and run again with --no-resume."
+    )
+    assert by_handle["zed"]["outcome"] == "not_found"
+    assert by_handle["zed"]["outcome_detail"] == (
+        "@zed is not in the prefetched users file users.jsonl. 1 broken line in users.jsonl "
+        "could have held it (line 4)."
+    )
+    assert (damage.broken_lines, damage.files) == (3, [str(path.resolve())])
+
+
+@pytest.mark.parametrize("reader", ["prefetched_answers", "documents"])
+def test_broken_lines_are_reported_as_broken_json_with_their_line_numbers(
+    tmp_path: Path, caplog: Any, reader: str
+) -> None:
+    path = _damaged_file(tmp_path / "users.jsonl")
+    with caplog.at_level("WARNING"):
+        if reader == "documents":
+            PrefetchedSource(path).fetch_batch(0, ["ann"])
+        else:
+            answers = prefetched_answers(path)
+            assert answers.broken.sort("line").rows() == [(2, "dan"), (4, None), (6, "eve")]
+    skipped = {
+        int(message.split(":")[1]): message.split(": skipped: ")[1]
+        for message in (record.getMessage() for record in caplog.records)
+        if ": skipped: " in message
+    }
+    assert sorted(skipped) == [2, 4, 5, 6]
+    assert all(skipped[n].startswith("broken JSON (") for n in (2, 4, 6))
+    assert "names @dan" in skipped[2]
+    assert skipped[5].startswith("not a ")  # valid JSON that holds no user
+    assert "not a user object" not in " ".join(skipped[n] for n in (2, 4, 6))

@@ -209,15 +209,56 @@ def test_header_without_handle_column_is_a_seed_error(tmp_path: Path) -> None:
     assert "'org_name'" in str(error)
 
 
-def test_non_utf8_file_is_a_seed_error_naming_the_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "latin1.csv", HEADER + "alpha,ai,s,ok\nbeta,ai,s,Ualá\n", "latin-1")
+def test_a_non_utf8_file_is_refused_with_its_offset_and_the_others_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = HEADER + "alpha,ai,s,ok\nbeta,ai,s,Ualá\n"
+    path = write(tmp_path, "latin1.csv", text, "latin-1")
+    good = write(tmp_path, "good.csv", HEADER + "gamma,ai,s,ok\n")
 
-    with pytest.raises(SeedError, match="UTF-8") as caught:
-        load_seeds([path])
+    with caplog.at_level(logging.ERROR, logger="influx_etl.seeds"):
+        load = load_seeds([path, good])
 
-    assert caught.value.file == str(path)
-    assert caught.value.line == 3
-    assert "latin1.csv" in str(caught.value)
+    assert load.frame["handle"].to_list() == ["gamma"]
+    assert load.files["name"].to_list() == ["good.csv"]  # the refused file stays pending
+    ((name, refused_path, reason),) = load.refused.rows()
+    assert (name, refused_path) == ("latin1.csv", str(path))
+    offset = text.encode("latin-1").index("á".encode("latin-1"))
+    assert f"byte 0xe1 at byte offset {offset}" in reason
+    assert f"{path}:3:" in reason
+    assert f"iconv -f LATIN1 -t UTF-8 {path} > {path}.utf8" in reason
+    assert [r.getMessage() for r in caplog.records] == [reason]
+
+
+def test_the_conversion_command_quotes_the_file_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "my seeds.txt", "caf\xe9\n", "latin-1")
+
+    (reason,) = load_seeds([path]).refused["reason"]
+
+    assert f"iconv -f LATIN1 -t UTF-8 '{path}' > '{path}.utf8'" in reason
+
+
+@pytest.mark.parametrize("column", ["username", "screen_name", "Screen_Name"])
+def test_username_and_screen_name_columns_are_handle_columns(tmp_path: Path, column: str) -> None:
+    path = write(tmp_path, "twarc.csv", f"id,{column},name\n12,jack,Jack\n13,@Ev,Ev\n")
+
+    load = load_seeds([path])
+
+    assert load.frame["handle"].to_list() == ["jack", "Ev"]
+    assert load.rejects.is_empty()
+
+
+@pytest.mark.shared
+def test_real_seed_files_go_on_beside_a_latin1_one(shared_seeds_dir: Path, tmp_path: Path) -> None:
+    real = seed_paths(shared_seeds_dir)
+    bad = write(tmp_path, "zz-latin1.csv", HEADER + "caf\xe9_owner,food,s,Caf\xe9\n", "latin-1")
+
+    load = load_seeds([*real, bad])
+    alone = load_seeds(real)
+
+    assert load.frame.equals(alone.frame) and load.rows_read == alone.rows_read
+    assert load.refused["seed_file"].to_list() == ["zz-latin1.csv"]
+    assert alone.refused.is_empty()
 
 
 def test_unreadable_or_unsupported_files_are_seed_errors(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ Order of checks for each request, which tests and benchmarks may rely on:
    one of ``invalid_handles`` (handles the API refuses although they look valid);
 5. lookup: 200, after sleeping ``latency_s + per_user_latency_s * len(usernames)``; with
    ``fault_partial_rate``, that share of the found users is left out of the answer instead
-   (half of them silently, half with a ``Service Unavailable`` entry in ``errors``).
+   (half of them silently, half with a ``Service Unavailable`` entry in ``errors``); then the
+   payload ``quirks`` (:data:`QUIRKS`) reshape the answer the way odd real answers look.
 
 Only steps 3-5 consume rate budget. Every response, errors included, carries ``x-rate-limit-limit``,
 ``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (epoch seconds). Without ``rate_limit`` the
@@ -120,6 +121,22 @@ _REASONS: Final = {
 }
 _SYNTHETIC_CACHE_SIZE: Final = 200_000
 
+QUIRKS: Final = {
+    "error-without-value": "errors[] entries carry no 'value' (only 'resource_id')",
+    "unknown-error-title": "the errors[] entry of a handle not found has a title and type the "
+    "API documents nowhere ('Unexpected Lookup Error', about:blank)",
+    "error-for-unasked-handle": "errors[] also names a handle nobody asked for",
+    "empty-data": 'an answer with no user found still has "data": [] (beside its errors)',
+    "empty-answer": 'every lookup is answered 200 {"data": []}: no user, no error',
+    "absent-pinned-post": "users keep their pinned_tweet_id, but includes.tweets is left out",
+    "unrequested-user": "data also holds a user no requested username matches (bulk endpoint)",
+}
+"""Payload quirks the server can be asked for (``ApiServerConfig.quirks``), with what they do."""
+UNASKED_HANDLE: Final = "nobody_asked"
+"""The handle of the ``error-for-unasked-handle`` entry."""
+STRAY_USER: Final = {"id": "1999999999999999999", "username": "StrayUser", "name": "Stray"}
+"""The user the ``unrequested-user`` quirk adds to every bulk answer."""
+
 PopulationSource = Path | str | Mapping[str, Mapping[str, Any]]
 
 
@@ -173,6 +190,8 @@ class ApiServerConfig:
     """``retry-after`` of the injected 429s (whole seconds, as HTTP has it)."""
     invalid_handles: frozenset[str] = frozenset()
     """Handles (any case) whose presence in a request makes it a 400."""
+    quirks: frozenset[str] = frozenset()
+    """Payload quirks of every 200 lookup answer (names from :data:`QUIRKS`)."""
 
     def __post_init__(self) -> None:
         _loopback(self.host)
@@ -211,6 +230,12 @@ class ApiServerConfig:
         object.__setattr__(
             self, "invalid_handles", frozenset(h.lower() for h in self.invalid_handles)
         )
+        unknown = sorted(set(self.quirks) - set(QUIRKS))
+        if unknown:
+            raise ConfigError(
+                f"unknown payload quirk {', '.join(unknown)}: expected one of {', '.join(QUIRKS)}"
+            )
+        object.__setattr__(self, "quirks", frozenset(self.quirks))
         if isinstance(self.required_token, str):
             if not self.required_token:
                 raise ConfigError("required_token must not be empty (use None for no token)")
@@ -260,6 +285,8 @@ class ApiServerConfig:
             )
         if self.invalid_handles:
             lines.append(f"handles refused with 400: {len(self.invalid_handles)}")
+        if self.quirks:
+            lines.append(f"payload quirks: {', '.join(sorted(self.quirks))}")
         return lines
 
 
@@ -564,7 +591,36 @@ def _lookup(state: _ApiState, requested: list[str], parameter: str, shape: _Shap
         body["includes"] = {"tweets": tweets}
     if errors:
         body["errors"] = errors
+    if state.config.quirks:
+        body = _with_quirks(body, state.config.quirks, parameter)
     return _Reply(200, body, usernames=len(requested))
+
+
+def _with_quirks(body: dict[str, Any], quirks: frozenset[str], parameter: str) -> dict[str, Any]:
+    """``body`` reshaped by the payload ``quirks`` (see :data:`QUIRKS`)."""
+    if "empty-answer" in quirks:
+        return {"data": []}
+    errors = list(body.get("errors", []))
+    if "unknown-error-title" in quirks:
+        errors = [
+            {**e, "title": "Unexpected Lookup Error", "type": "about:blank"}
+            if e.get("type") == _RESOURCE_NOT_FOUND and e.get("title") == "Not Found Error"
+            else e
+            for e in errors
+        ]
+    if "error-for-unasked-handle" in quirks:
+        errors.append(_user_error("not_found", UNASKED_HANDLE, parameter))
+    if "error-without-value" in quirks:
+        errors = [{k: v for k, v in e.items() if k != "value"} for e in errors]
+    if errors:
+        body["errors"] = errors
+    if "absent-pinned-post" in quirks:
+        body.pop("includes", None)
+    if "unrequested-user" in quirks and parameter == "usernames":
+        body["data"] = [*body.get("data", []), dict(STRAY_USER)]
+    if "empty-data" in quirks and "data" not in body:
+        body["data"] = []
+    return body
 
 
 def _answer(state: _ApiState, endpoint: str, username: str | None, raw_query: str) -> _Reply:

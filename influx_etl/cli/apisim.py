@@ -17,6 +17,7 @@ import click
 
 from influx_etl.apisim.server import (
     INJECTABLE_STATUSES,
+    QUIRKS,
     ApiServerConfig,
     start_server,
 )
@@ -181,6 +182,15 @@ def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     help="Answer any request naming HANDLE with 400, as the API does for handles it refuses "
     "(repeat for several).",
 )
+@click.option(
+    "--quirk",
+    "quirks",
+    multiple=True,
+    type=click.Choice(list(QUIRKS)),
+    metavar="NAME",
+    help="Payload quirk of every 200 lookup answer, as odd real answers look (repeat for "
+    "several): " + "; ".join(f"{name}: {what}" for name, what in QUIRKS.items()) + ".",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (never its headers).")
 def main(
     host: str,
@@ -203,6 +213,7 @@ def main(
     fault_hold_seconds: float,
     fault_retry_after: int,
     invalid_handles: tuple[str, ...],
+    quirks: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Serve the X API v2 user lookup (GET /2/users/by, GET /2/users/by/username/NAME) on a
@@ -249,6 +260,7 @@ def main(
             fault_hold_s=fault_hold_seconds,
             fault_retry_after_s=fault_retry_after,
             invalid_handles=frozenset(invalid_handles),
+            quirks=frozenset(quirks),
         )
         server = start_server(config)
     except InfluxError as error:

@@ -18,7 +18,6 @@ from influx_etl.cli.harvest import (
     common_options,
     config_from_options,
     configure_logging,
-    exit_if_capped,
     finish,
     harvest_options,
     print_plan,
@@ -63,7 +62,6 @@ def harvest_main(handles_files: tuple[Path, ...], out: Path | None, **options: A
             report = pipeline.run_harvest(config, progress=progress)
     print_report(report)
     print_metrics(report)
-    exit_if_capped([report])
     finish(report)
 
 
@@ -135,7 +133,6 @@ def automation_run(
     for run in report.runs:
         print_spend(run)
     print_target_report(report)
-    exit_if_capped(list(report.runs))
     status = runs.worst(runs.run_status(run) for run in report.runs)
     if not report.runs:
         click.echo(

@@ -52,6 +52,9 @@ FUNNEL_LABELS = (
     ("seed_rows", "seed rows read"),
     ("invalid_seed_rows", "invalid seed rows (reported, skipped)"),
     ("reused", "reused (fresh outcome)"),
+    ("refused_seed_files", "seed files refused (not UTF-8; see above)"),
+    ("broken_input_lines", "broken lines in the prefetched file (see above)"),
+    ("unrequested_users", "users in answers nobody asked for (ignored)"),
     ("looked_up", "distinct handles looked up"),
     ("found", "found"),
     ("not_found", "not found"),
@@ -484,7 +487,6 @@ def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[s
                     resume=not options["no_resume"],
                 )
     print_report(report)
-    exit_if_capped([report])
     finish(report)
 
 
@@ -500,6 +502,12 @@ def finish(report: pipeline.RunReport) -> None:
                 if report.funnel.get("looked_up", 0)
                 else "the seed files hold no handle"
             ),
+            err=True,
+        )
+    elif status is ExitCode.INPUT_DAMAGED:
+        click.echo(
+            "input damaged: refused seed files or broken lines (reported above); the rest was "
+            "processed",
             err=True,
         )
     elif status is ExitCode.OK:
@@ -609,11 +617,6 @@ def usd(amount: float) -> str:
 def continue_command() -> str:
     """The command line this process was started with: run again, it continues."""
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-
-
-def exit_if_capped(reports: list[pipeline.RunReport]) -> None:
-    if any(r.plan is not None and r.plan.capped for r in reports):
-        sys.exit(ExitCode.CAPPED)
 
 
 def print_plan(lookup_plan: plan.LookupPlan | None) -> None:

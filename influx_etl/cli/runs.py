@@ -27,15 +27,21 @@ EPILOG = EXIT_CODES_HELP
 
 
 def run_status(report: pipeline.RunReport) -> ExitCode:
-    """OK when every handle settled; RETRY_LATER when some failed; NOTHING_LOOKED_UP when no
-    handle was asked for or every one of them failed."""
-    looked_up = report.funnel.get("looked_up", 0)
-    failed = report.funnel.get("failed", 0)
-    if looked_up == 0 and report.funnel.get("reused", 0) == 0:
-        return ExitCode.NOTHING_LOOKED_UP
-    if looked_up and failed >= looked_up:
-        return ExitCode.NOTHING_LOOKED_UP
-    return ExitCode.RETRY_LATER if failed else ExitCode.OK
+    """The most serious of: CAPPED when a cap left handles pending; INPUT_DAMAGED when seed
+    files were refused or input lines broken; NOTHING_LOOKED_UP when no handle was asked for
+    (none reused either) or every lookup failed; RETRY_LATER when some failed; else OK."""
+    funnel = report.funnel
+    statuses = [ExitCode.OK]
+    if report.plan is not None and report.plan.capped:
+        statuses.append(ExitCode.CAPPED)
+    if funnel.get("refused_seed_files", 0) or funnel.get("broken_input_lines", 0):
+        statuses.append(ExitCode.INPUT_DAMAGED)
+    looked_up, failed = funnel.get("looked_up", 0), funnel.get("failed", 0)
+    if (looked_up == 0 and funnel.get("reused", 0) == 0) or (looked_up and failed >= looked_up):
+        statuses.append(ExitCode.NOTHING_LOOKED_UP)
+    elif failed:
+        statuses.append(ExitCode.RETRY_LATER)
+    return max(statuses)
 
 
 def worst(statuses: Iterable[ExitCode]) -> ExitCode:

@@ -26,9 +26,12 @@ from pathlib import Path
 from influx_etl.config import LookupSettings
 from influx_etl.errors import ConfigError, LookupError_, SourceError
 from influx_etl.sources.base import (
+    BROKEN_LINE_DETAIL,
+    INPUT_DAMAGE_FIELD,
     NOT_IN_FILE_DETAIL,
     PROBLEM_INVALID,
     PROBLEM_NOT_FOUND,
+    USERNAME_IN_TEXT,
     BatchFetcher,
     BulkLookupSource,
     DatasetKind,
@@ -40,6 +43,7 @@ from influx_etl.sources.base import (
     RawFile,
     RetryPolicy,
     WorkerLookupSource,
+    broken_lines_detail,
     error_outcome,
     new_http_source,
     resolved_spec,
@@ -135,9 +139,12 @@ def _http_source(
 
 
 __all__ = [
+    "BROKEN_LINE_DETAIL",
+    "INPUT_DAMAGE_FIELD",
     "NOT_IN_FILE_DETAIL",
     "PROBLEM_INVALID",
     "PROBLEM_NOT_FOUND",
+    "USERNAME_IN_TEXT",
     "BatchFetcher",
     "BulkLookupSource",
     "DatasetKind",
@@ -150,6 +157,7 @@ __all__ = [
     "RawFile",
     "RetryPolicy",
     "WorkerLookupSource",
+    "broken_lines_detail",
     "error_outcome",
     "new_http_source",
     "open_source",

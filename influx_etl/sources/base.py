@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -75,6 +76,32 @@ PROBLEM_NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
 PROBLEM_INVALID = "https://api.twitter.com/2/problems/invalid-request"
 NOT_IN_FILE_DETAIL = "@{handle} is not in the prefetched users file {file}."
 """The ``detail`` of a handle a prefetched users file does not answer (outcome ``not_found``)."""
+BROKEN_LINE_DETAIL = (
+    "@{handle} is only named by broken JSON on line {lines} of the prefetched users file {file} "
+    "(truncated or not JSON), which may hold it: fix the line and run again with --no-resume."
+)
+"""The ``detail`` of a handle only a broken line of a prefetched users file names (``failed``)."""
+BROKEN_LINE_TITLE = "Broken Line"
+"""``title`` of the error entry of a handle only a broken line names (an outcome of ``failed``)."""
+
+
+def broken_lines_detail(lines: Sequence[int], file: str) -> str:
+    """What is added to :data:`NOT_IN_FILE_DETAIL` when ``file`` has broken ``lines`` that name
+    no handle: any of them could have held it."""
+    listed = ", ".join(str(n) for n in lines[:_BROKEN_SHOWN]) + (
+        ", ..." if len(lines) > _BROKEN_SHOWN else ""
+    )
+    if len(lines) == 1:
+        return f"1 broken line in {file} could have held it (line {listed})."
+    return f"{len(lines)} broken lines in {file} could have held it (lines {listed})."
+
+
+_BROKEN_SHOWN = 20
+"""Broken lines listed by number in a detail (the rest are counted)."""
+
+INPUT_DAMAGE_FIELD = "_influx_input_damage"
+"""Key of a batch document answered from a prefetched file with broken lines: ``file`` and its
+``broken_lines`` (line numbers), so the run counts them as a run answered by reference does."""
 RESPONSES_FIELD = "_influx_responses"
 """Key of a merged batch document holding every response it was made from, verbatim."""
 
@@ -270,12 +297,16 @@ class _BatchAnswers:
     def __init__(self, batch_id: int, handles: Sequence[str]) -> None:
         self.batch_id = batch_id
         self.handles = tuple(handles)
+        self.keys = {handle.lower() for handle in handles}
         self.responses: list[tuple[tuple[str, ...], ApiResponse]] = []
         self.rejected: list[tuple[tuple[str, ...], BadRequestError]] = []
         self.users: dict[str, Any] = {}
         self.errors: dict[str, dict[str, Any]] = {}
         self.invalid: dict[str, dict[str, Any]] = {}
         self.tweets: dict[str, Any] = {}
+        self.unrequested: dict[str, Any] = {}
+        """Users of the answers no handle of the batch matches: kept in a merged document, where
+        :func:`influx_etl.lookup.profiles` counts and ignores them as in a verbatim one."""
         self.attempts = 0
         self.elapsed_s = 0.0
         self.error: str | None = None
@@ -296,6 +327,8 @@ class _BatchAnswers:
             if key in wanted:
                 self.users[key] = user
                 self.errors.pop(key, None)
+            elif key and key not in self.keys:
+                self.unrequested.setdefault(key, user)
         errors = document.get("errors")
         for error in errors if isinstance(errors, list) else []:
             if not isinstance(error, dict):
@@ -322,10 +355,11 @@ class _BatchAnswers:
         }
 
     def unanswered(self) -> list[str]:
-        """Handles with no definitive answer yet (not found, suspended, invalid or a user)."""
+        """Handles with no definitive answer yet (not found, suspended, invalid or a user); a
+        handle the batch holds twice (``Foo``, ``foo``) once."""
         return [
             handle
-            for handle in self.handles
+            for handle in _distinct(self.handles)
             if (key := handle.lower()) not in self.users
             and key not in self.invalid
             and (key not in self.errors or error_outcome(self.errors[key]) == "failed")
@@ -356,7 +390,8 @@ class _BatchAnswers:
     def _merged(self) -> str:
         keys = [h.lower() for h in self.handles]
         document: dict[str, Any] = {}
-        users = [self.users[k] for k in keys if k in self.users]
+        users = [self.users[k] for k in dict.fromkeys(keys) if k in self.users]
+        users += self.unrequested.values()
         if users:
             document["data"] = users
         pinned = {str(u.get("pinned_tweet_id")) for u in users if isinstance(u, dict)}
@@ -365,7 +400,7 @@ class _BatchAnswers:
             document["includes"] = {"tweets": tweets}
         errors = [
             self.invalid.get(k) or self.errors[k]
-            for k in keys
+            for k in dict.fromkeys(keys)
             if k not in self.users and (k in self.invalid or k in self.errors)
         ]
         if errors:
@@ -378,6 +413,14 @@ class _BatchAnswers:
             for requested, error in self.rejected
         ]
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _distinct(handles: Sequence[str]) -> list[str]:
+    """``handles`` without the later spellings of one handle (they differ in case only)."""
+    first: dict[str, str] = {}
+    for handle in handles:
+        first.setdefault(handle.lower(), handle)
+    return list(first.values())
 
 
 class BatchFetcher:
@@ -407,7 +450,7 @@ class BatchFetcher:
 
     def fetch(self, batch_id: int, handles: Sequence[str]) -> RawBatch:
         answers = _BatchAnswers(batch_id, handles)
-        pending = list(handles)
+        pending = _distinct(handles)
         for round_number in range(1, self.policy.max_attempts + 1):
             try:
                 self._resolve(pending, answers)
@@ -585,7 +628,7 @@ class PrefetchedSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = f"prefetched:{path}"
-        self._answers: tuple[dict[str, str], dict[str, str]] | None = None
+        self._answers: _FileAnswers | None = None
         self._answers_lock = threading.Lock()
         # The file's SHA-256 (0.35 s for 570 MB) is computed while the run does other work;
         # hashlib lets go of the GIL. A file changed afterwards is hashed again when read.
@@ -625,16 +668,18 @@ class PrefetchedSource:
         with self._answers_lock:
             if self._answers is None:
                 self._answers = _prefetched_answers(self.path)
-        users, known_errors = self._answers
+        answers = self._answers
         requested_at = utc_now_iso()
         found: list[str] = []
         errors: list[str] = []
         for handle in handles:
             key = handle.lower()
-            if key in users:
-                found.append(users[key])
-            elif key in known_errors:
-                errors.append(known_errors[key])
+            if key in answers.users:
+                found.append(answers.users[key])
+            elif key in answers.errors:
+                errors.append(answers.errors[key])
+            elif key in answers.broken_named:
+                errors.append(json.dumps(self._on_broken_line(handle), ensure_ascii=False))
             else:
                 errors.append(json.dumps(self._not_in_file(handle), ensure_ascii=False))
         parts = []
@@ -642,6 +687,9 @@ class PrefetchedSource:
             parts.append('"data":[' + ",".join(found) + "]")
         if errors:
             parts.append('"errors":[' + ",".join(errors) + "]")
+        if answers.broken_lines:
+            damage = {"file": str(self.path.resolve()), "broken_lines": answers.broken_lines}
+            parts.append(f'"{INPUT_DAMAGE_FIELD}":' + json.dumps(damage, ensure_ascii=False))
         return RawBatch(
             batch_id=batch_id,
             handles=tuple(handles),
@@ -652,9 +700,13 @@ class PrefetchedSource:
         )
 
     def _not_in_file(self, handle: str) -> dict[str, str]:
+        detail = NOT_IN_FILE_DETAIL.format(handle=handle, file=self.path.name)
+        unnamed = self._answers.broken_unnamed if self._answers else []
+        if unnamed:
+            detail += " " + broken_lines_detail(unnamed, self.path.name)
         return {
             "value": handle,
-            "detail": NOT_IN_FILE_DETAIL.format(handle=handle, file=self.path.name),
+            "detail": detail,
             "title": "Not Found Error",
             "resource_type": "user",
             "parameter": "usernames",
@@ -662,26 +714,64 @@ class PrefetchedSource:
             "type": PROBLEM_NOT_FOUND,
         }
 
+    def _on_broken_line(self, handle: str) -> dict[str, str]:
+        lines = self._answers.broken_named[handle.lower()] if self._answers else []
+        detail = BROKEN_LINE_DETAIL.format(
+            handle=handle, lines=", ".join(map(str, lines)), file=self.path.name
+        )
+        # a title the API does not use: the outcome is ``failed`` (see error_outcome)
+        return {"value": handle, "detail": detail, "title": BROKEN_LINE_TITLE}
 
-def _prefetched_answers(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Lower-case username -> user object JSON, and -> errors[] entry JSON, from a JSONL file.
+
+USERNAME_IN_TEXT = re.compile(rb'"username"\s*:\s*"([A-Za-z0-9_]{1,15})"')
+"""A handle named in the text of a line that is not JSON (e.g. truncated)."""
+
+
+@dataclass(frozen=True)
+class _FileAnswers:
+    users: dict[str, str]
+    """Lower-case username -> user object JSON."""
+    errors: dict[str, str]
+    """Lower-case handle -> errors[] entry JSON."""
+    broken_named: dict[str, list[int]]
+    """Lower-case handle -> the broken lines naming it."""
+    broken_unnamed: list[int]
+    """Broken lines naming no handle."""
+    broken_lines: list[int]
+    """Every broken line, in file order."""
+
+
+def _prefetched_answers(path: Path) -> _FileAnswers:
+    """What a JSONL file answers: users and errors[] entries by lower-case handle, and which of
+    its lines are broken JSON.
 
     A plain loop over lines: reading the file is I/O at the edge, and each line may hold one
     object or a whole response (a list of users): a shape Polars' JSON decoding has no type for.
+    Lines are split at ``\\n`` only: a user's bio may hold U+2028 and other line separators.
     """
     users: dict[str, str] = {}
     errors: dict[str, str] = {}
+    broken_named: dict[str, list[int]] = {}
+    broken_unnamed: list[int] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
         raise SourceError(f"cannot read prefetched users file {path}: {exc}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
         try:
-            value: Any = json.loads(line)
-        except ValueError:
-            value = None
+            value: Any = json.loads(raw)
+        except ValueError as exc:
+            names = list(dict.fromkeys(m.decode().lower() for m in USERNAME_IN_TEXT.findall(raw)))
+            for name in names:
+                broken_named.setdefault(name, []).append(number)
+            if not names:
+                broken_unnamed.append(number)
+            named = f"; it names @{', @'.join(names)}" if names else ""
+            log.warning("%s:%d: skipped: broken JSON (%s)%s", path, number, exc, named)
+            continue
+        line = raw.decode("utf-8").rstrip("\r")
         if not isinstance(value, dict):
             log.warning("%s:%d: skipped: not a JSON object", path, number)
             continue
@@ -713,7 +803,18 @@ def _prefetched_answers(path: Path) -> tuple[dict[str, str], dict[str, str]]:
                 path,
                 number,
             )
-    return users, errors
+    broken = sorted({n for numbers in broken_named.values() for n in numbers} | {*broken_unnamed})
+    if broken:
+        log.error(
+            "%s: broken JSON lines (truncated or not JSON): %d; the handles only they could "
+            "have answered are reported as such",
+            path,
+            len(broken),
+        )
+    # a handle a readable line answers is not in doubt
+    for key in [*users, *errors]:
+        broken_named.pop(key, None)
+    return _FileAnswers(users, errors, broken_named, broken_unnamed, broken)
 
 
 def resolved_spec(settings: LookupSettings) -> str:

@@ -51,6 +51,9 @@ FUNNEL_LABELS: Final = {
     "seed_rows": "seed rows read",
     "invalid_seed_rows": "invalid seed rows (reported, skipped)",
     "reused": "reused (fresh outcome)",
+    "refused_seed_files": "seed files refused (not UTF-8; reported, the rest read)",
+    "broken_input_lines": "broken lines in the prefetched file (reported, skipped)",
+    "unrequested_users": "users in answers nobody asked for (ignored)",
     "looked_up": "distinct handles looked up",
     "found": "found",
     "not_found": "not found",
@@ -71,6 +74,15 @@ FUNNEL_LABELS: Final = {
     "exported": "exported (whole dataset)",
 }
 """Every key of ``runs.counts``, in funnel order, with what it means."""
+_NOT_HANDLES: Final = [
+    "seed_rows",
+    "invalid_seed_rows",
+    "refused_seed_files",
+    "broken_input_lines",
+    "unrequested_users",
+    "exported",
+]
+"""Counts that are not of looked-up handles (no share of them is shown)."""
 
 DECISION_COLOURS: Final = {
     "kept": "#2e7d32",
@@ -772,7 +784,7 @@ def render_html(data: RunData, *, generated_at: str) -> str:
             "handles": [counts.get(k, 0) for k in FUNNEL_LABELS],
         }
     ).with_columns(
-        pl.when(~pl.col("count").is_in(["seed_rows", "invalid_seed_rows", "exported"]))
+        pl.when(~pl.col("count").is_in(_NOT_HANDLES))
         .then(pl.col("handles") / looked_up if looked_up else pl.lit(None, pl.Float64))
         .alias("of looked up")
     )

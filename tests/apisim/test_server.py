@@ -16,6 +16,7 @@ from influx_etl.apisim import (
     ENDPOINT_USER_BY_USERNAME,
     ENDPOINT_USERS_BY,
     ORIGIN_FIELD,
+    UNASKED_HANDLE,
     UNENFORCED_RATE_LIMIT,
     ApiServerConfig,
     RunningServer,
@@ -470,3 +471,28 @@ def test_user_lookup_answers_without_http() -> None:
     document = UserLookup(ApiServerConfig(seed=SEED)).document(["someone", "SOMEONE"])
     assert [u["username"].lower() for u in document["data"]] == ["someone"]
     assert "public_metrics" in document["data"][0]
+
+
+def test_an_unknown_quirk_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown payload quirk no-such-quirk: expected one of"):
+        ApiServerConfig(quirks=frozenset({"no-such-quirk"}))
+
+
+def test_quirks_reshape_the_answer_as_odd_real_answers_look() -> None:
+    users = {"pin": {"id": "7", "username": "Pin", "name": "P", "pinned_tweet_id": "99"}}
+
+    def document(*quirks: str) -> dict[str, Any]:
+        config = ApiServerConfig(population=users, synthetic=False, quirks=frozenset(quirks))
+        return UserLookup(config).document(["pin", "gone"])
+
+    plain = document()
+    assert plain["includes"]["tweets"][0]["id"] == "99"
+    assert all("value" not in e for e in document("error-without-value")["errors"])
+    assert document("unknown-error-title")["errors"][0]["title"] == "Unexpected Lookup Error"
+    named = [e["value"] for e in document("error-for-unasked-handle")["errors"]]
+    assert named == ["gone", UNASKED_HANDLE]
+    assert "includes" not in document("absent-pinned-post")
+    assert [u["username"] for u in document("unrequested-user")["data"]] == ["Pin", "StrayUser"]
+    assert document("empty-answer") == {"data": []}
+    nobody = UserLookup(ApiServerConfig(synthetic=False, quirks=frozenset({"empty-data"})))
+    assert nobody.document(["gone"])["data"] == []

@@ -15,6 +15,7 @@ import pytest
 
 from influx_etl.apisim import ApiServerConfig, RunningServer, start_server
 from influx_etl.cli.harvest import config_from_options, main
+from influx_etl.exit_codes import ExitCode
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 from tests.test_store import held_by_another_process
@@ -223,3 +224,99 @@ def test_a_second_run_on_a_held_dataset_stops_naming_the_first(tmp_path: Path) -
         f"error: another influx run (PID {pid}) holds {dataset}; wait for it, or use "
         "another --data-dir\n"
     )
+
+
+def bulk_command(data_dir: Path, source: str, *handles_files: Path) -> list[str]:
+    files = [arg for path in handles_files for arg in ("--handles-file", str(path))]
+    return [
+        console_script("influx-harvest"),
+        "bulk",
+        *files,
+        "--source", source,
+        "--data-dir", str(data_dir),
+        "--min-followers", "0",
+        "--brand-rules", str(REPO_ROOT / "lists/rules/brand_heuristics.yml"),
+        "--risk-rules", str(REPO_ROOT / "lists/rules/risk_terms.yml"),
+        "-v",
+    ]  # fmt: skip
+
+
+def run_cli(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, env=clean_env(), timeout=180, check=False
+    )
+
+
+def funnel_count(stdout: str, label: str) -> int:
+    (line,) = [line for line in stdout.splitlines() if line.strip().startswith(f"{label}  ")]
+    return int(line.split()[-1])
+
+
+def test_a_prefetched_file_with_broken_lines_is_processed_and_exits_input_damaged(
+    tmp_path: Path,
+) -> None:
+    users = tmp_path / "users.jsonl"
+    users.write_text(
+        "\n".join(
+            [
+                json.dumps({**POPULATION["member00"], "username": "Ann", "id": "1"}),
+                '{"id":"4","username":"Dan","name":"Dan D","descr',
+                "<html>gateway timeout</html>",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("ann\ndan\nzed\n", encoding="utf-8")
+    data_dir = tmp_path / "data"
+
+    result = run_cli(bulk_command(data_dir, f"prefetched:{users}", seeds))
+
+    assert result.returncode == ExitCode.INPUT_DAMAGED, result.stderr
+    assert funnel_count(result.stdout, "broken lines in the prefetched file (see above)") == 2
+    assert (
+        funnel_count(result.stdout, "found"),
+        funnel_count(result.stdout, "failed (retry with a later run)"),
+    ) == (1, 1)
+    assert f"{users}:2: skipped: broken JSON" in result.stderr
+    assert f"{users}:3: skipped: broken JSON" in result.stderr
+    assert "not a user object" not in result.stderr
+    explained = run_cli(
+        [console_script("influx-rules"), "explain", "dan", "--data-dir", str(data_dir)]
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert "broken JSON on line 2 of the prefetched users file users.jsonl" in explained.stdout
+    assert "is not in the prefetched users file" not in explained.stdout
+    zed = run_cli([console_script("influx-rules"), "explain", "zed", "--data-dir", str(data_dir)])
+    assert "1 broken line in users.jsonl could have held it (line 3)" in zed.stdout
+
+
+def test_a_latin1_seed_file_is_refused_the_others_go_on_and_it_exits_input_damaged(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("handle\nmember01\n", encoding="utf-8")
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("handle,note\nmember02,Caf\u00e9\n".encode("latin-1"))
+    with start_server(ApiServerConfig(population=POPULATION, synthetic=False)) as server:
+        result = run_cli(bulk_command(tmp_path / "data", server.base_url, latin1, good))
+        asked = server.stats().usernames
+
+    assert result.returncode == ExitCode.INPUT_DAMAGED, result.stderr
+    assert f"iconv -f LATIN1 -t UTF-8 {latin1} > {latin1}.utf8" in result.stderr
+    assert "byte offset 24" in result.stderr
+    assert funnel_count(result.stdout, "seed files refused (not UTF-8; see above)") == 1
+    assert funnel_count(result.stdout, "found") == 1 and asked == 1
+
+
+def test_seeds_are_checked_before_the_embedded_server_starts(tmp_path: Path) -> None:
+    no_handles = tmp_path / "seeds.csv"
+    no_handles.write_text("name,category\nAda,science\n", encoding="utf-8")
+
+    result = run_cli(bulk_command(tmp_path / "data", "sim", no_handles))
+
+    assert result.returncode == ExitCode.ERROR
+    assert "no handle column" in result.stderr
+    assert "embedded X API server on" not in result.stderr
+    assert not (tmp_path / "data").exists()

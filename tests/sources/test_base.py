@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from influx_etl.apisim import (
     ENDPOINT_USER_BY_USERNAME,
+    ORIGIN_FIELD,
     ApiServerConfig,
     RunningServer,
     handle_status,
@@ -490,3 +492,195 @@ def test_the_per_user_endpoint_is_refused_for_sources_without_endpoints(source: 
         open_source(LookupSettings(source=source, endpoint="per-user")),
     ):
         pass
+
+
+# -- the payload sweep: odd real answers, the same outcome on every path ---------------------------
+
+SWEEP_PATHS = ["bulk", "per-user", "prefetched", "mcp"]
+LONG_NAME = ("Ada \U0001f469\U0001f3fd\u200d\U0001f4bb \u0645\u0631\u062d\u0628\u0627\u200b " * 9)[
+    :50
+]
+LONG_BIO = ("\u05e9\u05dc\u05d5\u05dd \U0001f680 builds\u200c\u200e things \u2028 " * 12)[:160]
+ODD_USERS = {
+    "protected_one": {
+        "id": "1234567890123456789", "username": "Protected_One", "name": "P",
+        "protected": True, "public_metrics": {"followers_count": 80_000},
+    },
+    "withheld_one": {
+        "id": "22", "username": "Withheld_One", "name": "W",
+        "withheld": {"country_codes": ["DE", "FR"], "scope": "user"},
+        "public_metrics": {"followers_count": 90_000},
+    },
+    "no_metrics": {"id": "33", "username": "No_Metrics", "name": "N"},
+    "few_metrics": {
+        "id": "44", "username": "Few_Metrics", "name": "F",
+        "public_metrics": {"followers_count": 70_000},
+    },
+    "legacy_verified": {
+        "id": "55", "username": "Legacy_Verified", "name": "L", "verified": True,
+        "public_metrics": {"followers_count": 40_000, "following_count": 10},
+    },
+    "long_names": {
+        "id": "9223372036854775807", "username": "Long_Names", "name": LONG_NAME,
+        "description": LONG_BIO, "public_metrics": {"followers_count": 100_000},
+    },
+}  # fmt: skip
+
+
+def _swept_run(
+    path: str,
+    tmp_path: Path,
+    population: dict[str, dict[str, Any]],
+    seed_files: Sequence[Path],
+    quirks: frozenset[str] = frozenset(),
+    batch_size: int = 75,
+) -> tuple[RunReport, int | None]:
+    """A harvest of ``seed_files`` over ``path``, every path answered from the same embedded
+    server's answers (with ``quirks``); and how many usernames were asked (None: a file)."""
+    server_config = ApiServerConfig(population=population, synthetic=False, quirks=quirks)
+    settings = LookupSettings(batch_size=batch_size, backoff_base_s=0.01, max_attempts=2)
+    if path in ("bulk", "per-user"):
+        with start_server(server_config) as server:
+            settings = replace(settings, source=server.base_url, endpoint=path)
+            report = run_harvest(_sweep_config(tmp_path, seed_files, settings))
+            return report, server.stats().usernames
+    if path == "prefetched":
+        # the server's own answer to one request for every handle, saved as a response line
+        from influx_etl.apisim import UserLookup
+        from influx_etl.seeds import load_seeds
+
+        handles = load_seeds(seed_files).frame["handle"].to_list()
+        users_file = tmp_path / "users.jsonl"
+        document = UserLookup(server_config).document(handles)
+        for user in document.get("data", []):  # plain API objects, as the real route saves them
+            user.pop(ORIGIN_FIELD, None)
+        users_file.write_text(json.dumps(document, ensure_ascii=False) + "\n", encoding="utf-8")
+        settings = replace(settings, source=f"prefetched:{users_file}")
+        return run_harvest(_sweep_config(tmp_path, seed_files, settings)), None
+    pytest.importorskip("mcp")
+    from tests.sources.test_mcp import AUTH, RubeLikeServer
+
+    with RubeLikeServer(config=server_config, strip_origin=True) as rube:
+        settings = replace(settings, source="mcp", mcp_url=rube.url, mcp_auth=Secret(AUTH))
+        report = run_harvest(_sweep_config(tmp_path, seed_files, settings))
+    asked = sum(
+        len(call["arguments"]["usernames"]) for entry in rube.calls for call in entry["tools"]
+    )
+    return report, asked
+
+
+def _sweep_config(tmp_path: Path, seed_files: Sequence[Path], lookup: LookupSettings) -> Any:
+    return PipelineConfig(
+        seed_paths=tuple(seed_files),
+        lookup=lookup,
+        rules=RuleFiles(
+            brand=REPO_ROOT / "lists/rules/brand_heuristics.yml",
+            risk=REPO_ROOT / "lists/rules/risk_terms.yml",
+        ),
+        outputs=OutputPaths(data_dir=tmp_path / "data"),
+    )
+
+
+def _run_table(report: RunReport, table: str) -> dict[str, dict[str, Any]]:
+    con = duckdb.connect(str(report.dataset), read_only=True)
+    try:
+        where = "WHERE run_id = ?" if table == "handle_outcomes" else "WHERE ? IS NOT NULL"
+        frame = con.sql(f"SELECT * FROM {table} {where}", params=[report.run_id]).pl()
+    finally:
+        con.close()
+    return {row["handle_key"]: row for row in frame.to_dicts()}
+
+
+@pytest.mark.parametrize("path", SWEEP_PATHS)
+def test_odd_user_objects_come_out_the_same_on_every_path(tmp_path: Path, path: str) -> None:
+    first = tmp_path / "a.txt"
+    first.write_text("@Protected_One\n" + "\n".join(list(ODD_USERS)[1:]) + "\n", encoding="utf-8")
+    second = tmp_path / "b.csv"
+    second.write_text("handle,category\nprotected_one,test\n", encoding="utf-8")
+
+    report, asked = _swept_run(path, tmp_path, ODD_USERS, [first, second])
+
+    assert report.funnel["seed_rows"] == len(ODD_USERS) + 1
+    assert report.funnel["looked_up"] == report.funnel["found"] == len(ODD_USERS)
+    assert asked in (None, len(ODD_USERS))  # "@Protected_One" and "protected_one": asked once
+    outcomes = _run_table(report, "handle_outcomes")
+    assert {key: row["id"] for key, row in outcomes.items()} == {
+        key: user["id"] for key, user in ODD_USERS.items()
+    }
+    assert outcomes["no_metrics"]["followers_count"] is None
+    assert outcomes["no_metrics"]["passes_threshold"] is False
+    legacy = outcomes["legacy_verified"]
+    assert legacy["is_verified"] and legacy["passes_threshold"]  # 40k: the verified threshold
+    authors = _run_table(report, "authors")
+    long_names = authors["long_names"]
+    assert (long_names["name"], long_names["description"]) == (LONG_NAME, LONG_BIO)
+    assert authors["protected_one"]["seed_files"] == ["a.txt", "b.csv"]
+    assert authors["few_metrics"]["like_count"] is None
+    assert authors["legacy_verified"]["verified"] == "legacy"
+    exported = {
+        record["id"]: record
+        for record in map(
+            json.loads, (report.export_dir / "latest.jsonl").read_text().split("\n")[:-1]
+        )
+    }
+    assert exported["9223372036854775807"]["name"] == LONG_NAME
+    assert "1234567890123456789" in exported
+
+
+# what each quirk makes of a found handle and of one nobody has, on the API paths
+QUIRK_OUTCOMES = {
+    "error-without-value": ("found", "not_found"),
+    "unknown-error-title": ("found", "failed"),
+    "error-for-unasked-handle": ("found", "not_found"),
+    "empty-data": ("found", "not_found"),
+    "empty-answer": ("failed", "failed"),
+    "absent-pinned-post": ("found", "not_found"),
+    "unrequested-user": ("found", "not_found"),
+}
+
+
+@pytest.mark.parametrize("quirk", list(QUIRK_OUTCOMES))
+@pytest.mark.parametrize("path", SWEEP_PATHS)
+def test_odd_answers_come_out_the_same_on_every_path(
+    tmp_path: Path, path: str, quirk: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    population = {
+        "pinned_one": {
+            "id": "1700000000000000001", "username": "Pinned_One", "name": "Pin",
+            "pinned_tweet_id": "1800000000000000001",
+            "public_metrics": {"followers_count": 75_000},
+        },
+    }  # fmt: skip
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("pinned_one\nghost_one\n", encoding="utf-8")
+
+    with caplog.at_level("WARNING", logger="influx_etl.pipeline"):
+        report, _ = _swept_run(path, tmp_path, population, [seeds], frozenset({quirk}), 1)
+
+    outcomes = _run_table(report, "handle_outcomes")
+    expected = QUIRK_OUTCOMES[quirk]
+    if path == "prefetched" and quirk == "empty-answer":
+        expected = ("not_found", "not_found")  # a file that holds nobody: not in the file
+    assert (outcomes["pinned_one"]["outcome"], outcomes["ghost_one"]["outcome"]) == expected
+    assert set(outcomes) == {"pinned_one", "ghost_one"}  # never a row for an unasked handle
+    if expected[0] == "found":
+        assert outcomes["pinned_one"]["id"] == "1700000000000000001"
+    # the stray user of every bulk answer (one a batch) is ignored, counted and logged once
+    strays = 2 if quirk == "unrequested-user" and path in ("bulk", "mcp") else 0
+    assert report.funnel["unrequested_users"] == strays
+    logged = [r for r in caplog.records if "matched no requested handle" in r.getMessage()]
+    assert len(logged) == (1 if strays else 0)
+    if strays:
+        assert "@StrayUser" in logged[0].getMessage()
+
+
+def test_a_handle_twice_in_one_batch_in_two_cases_is_asked_once(server: RunningServer) -> None:
+    batch = http_source(server.base_url).fetch_batch(0, ["Alice", "bob", "alice", "nobody"])
+    assert (server.stats().requests, server.stats().usernames) == (1, 3)  # alice once
+    assert batch.handles == ("Alice", "bob", "alice", "nobody")
+    rows = profiles(raw_frame([batch])).sort("handle_key")
+    assert rows.select("handle_key", "outcome").rows() == [
+        ("alice", "found"),
+        ("bob", "found"),
+        ("nobody", "not_found"),
+    ]

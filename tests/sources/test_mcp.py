@@ -45,8 +45,14 @@ HANDLES = ["alice", "BOB", "synth_someone", "another_one", "third_person"]
 class RubeLikeServer:
     """An MCP server with Rube's two tools, answering from the embedded server's users."""
 
-    def __init__(self, *, strip_origin: bool = False, failures: int = 0) -> None:
-        self.lookup = UserLookup(ApiServerConfig(population=RECORDED, seed=7))
+    def __init__(
+        self,
+        *,
+        strip_origin: bool = False,
+        failures: int = 0,
+        config: ApiServerConfig | None = None,
+    ) -> None:
+        self.lookup = UserLookup(config or ApiServerConfig(population=RECORDED, seed=7))
         self.strip_origin = strip_origin
         self.failures_left = failures
         self.calls: list[dict[str, Any]] = []
