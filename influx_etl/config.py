@@ -11,9 +11,9 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from influx_etl import project
 from influx_etl.errors import ConfigError, register_secret
@@ -75,6 +75,54 @@ class Secret:
         return (Secret, (self._value,))
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What a config field tells the command line: its flag, help text and range. The CLI
+    builds its options from these (:mod:`influx_etl.cli.options`), so a default, a range or a
+    help text is written once, here."""
+
+    flag: str
+    help: str
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    """The minimum itself is not allowed (``> min`` rather than ``>= min``)."""
+    group: str = "Basics"
+    """The section of ``--help`` the option is listed in."""
+    metavar: str | None = None
+
+
+def setting(default: Any, flag: str, help: str, **more: Any) -> Any:
+    """A dataclass field with ``default`` and its :class:`Setting` (flag, help, range)."""
+    return field(default=default, metadata={"setting": Setting(flag, help, **more)})
+
+
+def settings_of(cls: type) -> dict[str, Setting]:
+    """The :class:`Setting` of every field of the config dataclass ``cls`` that has one."""
+    return {f.name: f.metadata["setting"] for f in fields(cls) if "setting" in f.metadata}
+
+
+def checked_ranges(config: object) -> None:
+    """Refuse a field outside its :class:`Setting` range, naming the field and its flag."""
+    for name, spec in settings_of(type(config)).items():
+        value = getattr(config, name)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        too_low = spec.min is not None and (
+            value <= spec.min if spec.min_open else value < spec.min
+        )
+        too_high = spec.max is not None and value > spec.max
+        if too_low or too_high:
+            low = "" if spec.min is None else f"{'>' if spec.min_open else '>='} {spec.min:g}"
+            high = "" if spec.max is None else f"<= {spec.max:g}"
+            wanted = " and ".join(part for part in (low, high) if part)
+            raise ConfigError(
+                f"{type(config).__name__}.{name} ({spec.flag}) must be {wanted} (got {value})",
+                field=name,
+                flag=spec.flag,
+            )
+
+
 def token_from_environment(
     environ: Mapping[str, str] | None = None, variables: tuple[str, ...] = TOKEN_VARIABLES
 ) -> Secret | None:
@@ -129,32 +177,78 @@ def secret_from_file(path: Path, *, repositories: tuple[Path, ...] = (), what: s
 class Thresholds:
     """Entry threshold: ``(verified AND followers >= verified_min) OR followers >= min``."""
 
-    min_followers: int = 50_000
-    verified_min_followers: int = 30_000
+    min_followers: int = setting(
+        50_000, "--min-followers", "Followers needed by any account.", min=0, group="Filters"
+    )
+    verified_min_followers: int = setting(
+        30_000,
+        "--verified-min-followers",
+        "Followers needed by a verified account (blue, business, government or legacy).",
+        min=0,
+        group="Filters",
+    )
 
     def __post_init__(self) -> None:
-        if self.min_followers < 0 or self.verified_min_followers < 0:
-            raise ConfigError("follower thresholds must be >= 0")
+        checked_ranges(self)
 
 
 @dataclass(frozen=True)
 class LookupSettings:
     """How handles are looked up: which source, how many per request, how many in flight."""
 
-    source: str = "auto"
-    """``auto`` (X API when a token is set, else the embedded server), ``x-api``, ``sim`` (the
-    embedded server; ``embedded`` is an alias), ``prefetched:FILE``, ``mcp`` (the Rube MCP route)
-    or ``http://HOST:PORT`` (an API-compatible server already running)."""
-    base_url: str = DEFAULT_BASE_URL
+    source: str = setting(
+        "auto",
+        "--source",
+        "Where users are looked up: auto (x-api when a token is set, else sim), x-api (the X "
+        "API), sim (the embedded server; alias: embedded), prefetched:FILE (saved user objects "
+        "or API responses, JSONL), mcp (the Rube MCP route: see --mcp-url) or http://HOST:PORT "
+        "(a running influx api-sim).",
+    )
+    base_url: str = setting(
+        DEFAULT_BASE_URL,
+        "--base-url",
+        "X API base URL for --source x-api (https://api.twitter.com also works).",
+        group="Lookup",
+    )
     token: Secret | None = None
-    batch_size: int = 75
-    parallel_batches: int = 3
-    timeout_s: float = 30.0
-    max_attempts: int = 4
-    """Tries of one request on 5xx, timeouts, connection errors and malformed bodies (429 waits
-    for the window and does not count)."""
-    max_retry_time_s: float = 300.0
-    """Longest time one request keeps being retried after its first transient failure."""
+    batch_size: int = setting(
+        75,
+        "--batch-size",
+        "Handles per /2/users/by request (the API allows at most 100).",
+        min=1,
+        max=MAX_BATCH_SIZE,
+        group="Lookup",
+    )
+    parallel_batches: int = setting(
+        3,
+        "--parallel-batches",
+        "Batches in flight at once (joblib workers: threads, loky processes, or tasks on the "
+        "Dask cluster).",
+        min=1,
+        max=64,
+        group="Lookup",
+    )
+    timeout_s: float = setting(
+        30.0, "--timeout", "Seconds to wait for one response.", min=0, min_open=True,
+        group="Lookup",
+    )  # fmt: skip
+    max_attempts: int = setting(
+        4,
+        "--max-attempts",
+        "Tries of one request on 5xx, timeouts, connection errors and malformed bodies (429s "
+        "wait for the rate-limit window and do not count).",
+        min=1,
+        max=50,
+        group="Lookup",
+    )
+    max_retry_time_s: float = setting(
+        300.0,
+        "--max-retry-seconds",
+        "Stop retrying one request this long after its first failure; its handles end as "
+        "failed and a later run asks again.",
+        min=0,
+        group="Lookup",
+    )
     backoff_base_s: float = 0.5
     """First backoff of a retry; each further one doubles (with jitter), up to 30 s."""
     rate_limit_margin_s: float = 1.0
@@ -163,42 +257,61 @@ class LookupSettings:
     """One of :data:`LOOKUP_ENDPOINTS`; HTTP sources only (the X API, the embedded server, an
     ``http://`` server). ``per-user`` still groups handles in batches of ``batch_size`` for
     storage, but sends one request per handle."""
-    population: Path | None = None
-    """Population file for the embedded server (recorded API user objects, JSONL)."""
-    mcp_url: str | None = None
-    """``--source mcp``: the MCP server's streamable HTTP endpoint (e.g. Rube's ``.../mcp``)."""
-    mcp_tool: str = "RUBE_MULTI_EXECUTE_TOOL"
-    """``RUBE_MULTI_EXECUTE_TOOL`` (wrapping ``TWITTER_USER_LOOKUP_BY_USERNAMES``) or that tool."""
-    mcp_auth_header: str = "Authorization"
+    population: Path | None = setting(
+        None,
+        "--population",
+        "For --source sim: JSONL of recorded API user objects the server answers from (other "
+        "handles get deterministic synthetic profiles).",
+        group="Lookup",
+    )
+    mcp_url: str | None = setting(
+        None, "--mcp-url", "For --source mcp: the MCP server's streamable HTTP endpoint.",
+        group="MCP",
+    )  # fmt: skip
+    mcp_tool: str = setting(
+        "RUBE_MULTI_EXECUTE_TOOL",
+        "--mcp-tool",
+        "For --source mcp: call the lookup through Rube's multi-execute tool, or directly.",
+        group="MCP",
+    )
+    mcp_auth_header: str = setting(
+        "Authorization",
+        "--mcp-auth-header",
+        "For --source mcp: the header carrying the MCP server's credential, whose value comes "
+        "from INFLUX_MCP_AUTH or --mcp-auth-file (e.g. 'Bearer ...').",
+        group="MCP",
+    )
     mcp_auth: Secret | None = None
     """The value of ``mcp_auth_header`` (e.g. ``Bearer ...``): a secret like the token."""
-    backend: str = "threading"
-    """One of :data:`LOOKUP_BACKENDS`: where ``parallel_batches`` batches are looked up at once
-    (HTTP sources only)."""
-    scheduler: str | None = None
-    """``backend="dask"``: the address of a running Dask scheduler (``tcp://HOST:8786``); None
-    starts a local cluster for the run."""
+    backend: str = setting(
+        "threading",
+        "--backend",
+        "Where the lookup workers run. threading is right for one token: the rate limit, not "
+        "this machine, bounds lookups. loky runs them in worker processes here; dask on a Dask "
+        "cluster (--scheduler, else a local one for the run), e.g. to send requests from other "
+        "machines. Every backend paces by one rate budget, so none raises the token's request "
+        "ceiling; the dataset is written by this process only. HTTP sources only.",
+        group="Scale-out",
+    )
+    scheduler: str | None = setting(
+        None,
+        "--scheduler",
+        "With --backend dask: the address of a running Dask scheduler (e.g. tcp://HOST:8786, "
+        "started by `dask scheduler`, with workers from `dask worker ADDRESS`). Without it, a "
+        "local cluster is started for the run.",
+        group="Scale-out",
+        metavar="ADDRESS",
+    )
 
     def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise ConfigError(
-                f"--batch-size must be between 1 and {MAX_BATCH_SIZE} (got {self.batch_size}): "
-                "the API refuses larger requests"
-            )
-        if self.parallel_batches < 1:
-            raise ConfigError(f"--parallel-batches must be >= 1 (got {self.parallel_batches})")
+        checked_ranges(self)
         if self.endpoint not in LOOKUP_ENDPOINTS:
             raise ConfigError(
                 f"unknown lookup endpoint {self.endpoint!r}: expected one of "
                 f"{', '.join(LOOKUP_ENDPOINTS)}"
             )
-        if self.max_attempts < 1:
-            raise ConfigError(f"max_attempts must be >= 1 (got {self.max_attempts})")
-        if self.timeout_s <= 0 or self.max_retry_time_s < 0 or self.backoff_base_s < 0:
-            raise ConfigError(
-                "timeout_s must be > 0, max_retry_time_s and backoff_base_s >= 0 "
-                f"(got {self.timeout_s}, {self.max_retry_time_s}, {self.backoff_base_s})"
-            )
+        if self.backoff_base_s < 0:
+            raise ConfigError(f"backoff_base_s must be >= 0 (got {self.backoff_base_s})")
         if self.rate_limit_margin_s < 0:
             raise ConfigError(f"rate_limit_margin_s must be >= 0 (got {self.rate_limit_margin_s})")
         if self.backend not in LOOKUP_BACKENDS:
@@ -231,7 +344,12 @@ class RuleFiles:
 class OutputPaths:
     """Where the datasets live. Synthetic profiles never share a file with looked-up ones."""
 
-    data_dir: Path = Path("data")
+    data_dir: Path = setting(
+        Path("data"),
+        "--data-dir",
+        "Holds influx.duckdb and latest/ (live lookups) and synthetic/ (profiles made up by "
+        "the embedded server; never mixed with live ones).",
+    )
 
     @property
     def dataset(self) -> Path:
@@ -281,12 +399,30 @@ class PlanSettings:
     """Look every handle up, fresh or not (``--refresh``)."""
     rate_limit: int = DEFAULT_RATE_LIMIT[0]
     rate_window_s: float = DEFAULT_RATE_LIMIT[1]
-    price_per_user: float = DEFAULT_PRICE_PER_USER
-    """USD per user read; 0 turns the cost lines off."""
-    max_requests: int | None = None
-    """Send no request beyond this many (``--max-requests``); the rest stays pending."""
-    max_cost: float | None = None
-    """Spend no more than this many USD at ``price_per_user`` (``--max-cost``)."""
+    price_per_user: float = setting(
+        DEFAULT_PRICE_PER_USER,
+        "--price-per-user",
+        "USD per user read (pay-per-use); 0 turns the cost lines off.",
+        min=0,
+        group="Plan and cost",
+    )
+    max_requests: int | None = setting(
+        None,
+        "--max-requests",
+        "Send no more requests than this; the rest stays pending, the run exits 6 and the same "
+        "command continues.",
+        min=0,
+        group="Plan and cost",
+    )
+    max_cost: float | None = setting(
+        None,
+        "--max-cost",
+        "Spend at most this (every handle looked up counted as a user read at "
+        "--price-per-user); the rest stays pending, exit 6.",
+        min=0,
+        group="Plan and cost",
+        metavar="USD",
+    )
 
     def __post_init__(self) -> None:
         if self.rate_limit < 1 or self.rate_window_s <= 0:
@@ -294,12 +430,7 @@ class PlanSettings:
                 f"--rate-limit must be R/WINDOW with R >= 1 and WINDOW > 0 "
                 f"(got {self.rate_limit}/{self.rate_window_s}s)"
             )
-        if self.price_per_user < 0:
-            raise ConfigError(f"--price-per-user must be >= 0 (got {self.price_per_user})")
-        if self.max_requests is not None and self.max_requests < 0:
-            raise ConfigError(f"--max-requests must be >= 0 (got {self.max_requests})")
-        if self.max_cost is not None and self.max_cost < 0:
-            raise ConfigError(f"--max-cost must be >= 0 (got {self.max_cost})")
+        checked_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -316,17 +447,29 @@ class PipelineConfig:
     """``--out FILE.jsonl``: an extra copy of the exported records (the seed CLI's flag)."""
     operator: str | None = None
     """Who ran it, recorded with the run (the command line fills in the login name)."""
-    chunk_rows: int | None = DEFAULT_CHUNK_ROWS
-    """Lines of a prefetched users file decided at a time (``None``: the whole file at once).
-    Memory grows with it, time hardly does (see :data:`DEFAULT_CHUNK_ROWS`)."""
-    store_memory: str | None = DEFAULT_STORE_MEMORY
-    """DuckDB's ``memory_limit`` on the dataset file (``None``: DuckDB's default)."""
+    chunk_rows: int | None = setting(
+        DEFAULT_CHUNK_ROWS,
+        "--chunk-rows",
+        "For --source prefetched:FILE: decide this many lines of the file at a time, so a file "
+        "larger than memory streams through (peak memory grows with it, speed hardly does; "
+        "docs/performance.md).",
+        min=1,
+        group="Scale-out",
+    )
+    store_memory: str | None = setting(
+        DEFAULT_STORE_MEMORY,
+        "--store-memory",
+        "Memory DuckDB may use for the dataset file (e.g. 500MB, 2GB); past it, it writes to "
+        "disk (influx.duckdb.tmp/ beside the file) instead of growing. 'none': DuckDB's own "
+        "default, 80% of RAM.",
+        group="Scale-out",
+        metavar="SIZE",
+    )
     plan: PlanSettings = field(default_factory=PlanSettings)
     """Freshness, the rate-limit and cost model and the caps (:mod:`influx_etl.plan`)."""
 
     def __post_init__(self) -> None:
-        if self.chunk_rows is not None and self.chunk_rows < 1:
-            raise ConfigError(f"--chunk-rows must be >= 1 (got {self.chunk_rows})")
+        checked_ranges(self)
         if self.store_memory is not None and not _MEMORY_SIZE.match(self.store_memory):
             raise ConfigError(
                 f"--store-memory must be a size such as 500MB, 1GB or 2GiB "

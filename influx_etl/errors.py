@@ -84,7 +84,13 @@ def _rebuild(cls: type[InfluxError], state: dict[str, Any]) -> InfluxError:
 
 
 class ConfigError(InfluxError):
-    """A setting is missing, out of range or contradicts another one."""
+    """A setting is missing, out of range or contradicts another one; ``field`` names the
+    config field and ``flag`` the command-line option that sets it, when one does."""
+
+    def __init__(self, message: str, *, field: str | None = None, flag: str | None = None) -> None:
+        self.field = field
+        self.flag = flag
+        super().__init__(message)
 
 
 class FileError(InfluxError):

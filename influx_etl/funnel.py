@@ -1,14 +1,79 @@
-"""The funnel of a run per seed file: what each file's handles became.
+"""The funnel of a run: how many seed rows became handles, lookups, decisions and records.
 
-One run looks up every pending file's handles together (:mod:`influx_etl.plan`); a handle in
-several files counts in each of them, so a curator sees per file what it gave.
+:class:`Funnel` is the one type of the counts (the run's summary, ``runs.counts`` in the
+dataset, the report); each count's label lives with its field. :func:`per_seed_file` is the
+same funnel per seed file: one run looks up every pending file's handles together
+(:mod:`influx_etl.plan`), and a handle in several files counts in each of them.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Final
 
 import polars as pl
+
+
+def _count(label: str) -> Any:
+    return field(default=0, metadata={"label": label})
+
+
+@dataclass(frozen=True)
+class Funnel(Mapping[str, int]):
+    """A run's counts, in funnel order; also a read-only mapping of key to count."""
+
+    seed_rows: int = _count("seed rows read")
+    invalid_seed_rows: int = _count("invalid seed rows (reported, skipped)")
+    reused: int = _count("reused (fresh outcome)")
+    refused_seed_files: int = _count("seed files refused (not UTF-8; see above)")
+    broken_input_lines: int = _count("broken lines in the prefetched file (see above)")
+    unrequested_users: int = _count("users in answers nobody asked for (ignored)")
+    looked_up: int = _count("distinct handles looked up")
+    found: int = _count("found")
+    not_found: int = _count("not found")
+    suspended: int = _count("suspended")
+    invalid: int = _count("invalid (rejected by the API)")
+    failed: int = _count("failed (retry with a later run)")
+    duplicate_id: int = _count("id answered another handle too, which keeps it")
+    below_threshold: int = _count("below the entry threshold")
+    brand: int = _count("brand / official / media")
+    risk: int = _count("risky")
+    banned: int = _count("banned (asked to be removed)")
+    kept: int = _count("kept")
+    invalid_records: int = _count("failed schema validation")
+    new: int = _count("new in the dataset")
+    updated: int = _count("updated in the dataset")
+    unchanged: int = _count("unchanged in the dataset")
+    removed: int = _count("removed from the dataset")
+    exported: int = _count("exported (whole dataset)")
+
+    def __getitem__(self, key: str) -> int:
+        if key not in _KEYS:
+            raise KeyError(key)
+        value: int = getattr(self, key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KEYS)
+
+    def __len__(self) -> int:
+        return len(_KEYS)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts by key, as the dataset stores them (``runs.counts``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Any]) -> Funnel:
+        """The funnel of stored counts; keys a newer or older version wrote are left out."""
+        return cls(**{key: int(counts[key]) for key in _KEYS if counts.get(key) is not None})
+
+
+_KEYS: Final = tuple(f.name for f in fields(Funnel))
+
+FUNNEL_LABELS: Final = tuple((f.name, str(f.metadata["label"])) for f in fields(Funnel))
+"""Every count of :class:`Funnel`, in funnel order, with what it means."""
 
 PER_FILE_COLUMNS: Final = (
     ("handles", "handles"),

@@ -39,6 +39,7 @@ from influx_etl import (
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import InfluxError, StoreError
 from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES, OUTCOMES_SCHEMA
+from influx_etl.funnel import Funnel
 from influx_etl.sources import (
     BulkLookupSource,
     DatasetKind,
@@ -79,7 +80,7 @@ class RunReport:
     dataset: Path
     export_dir: Path
     synthetic: bool
-    funnel: dict[str, int]
+    funnel: Funnel
     integration: Integration
     manifest: export.Manifest
     seed_rejects: pl.DataFrame = field(repr=False)
@@ -531,27 +532,27 @@ def _processed_run(
     with timing.stage("export"):
         manifest = export_dataset(store, export_dir, rulebook, config.extra_out)
 
-    funnel = {
-        "seed_rows": inputs.seed_rows,
-        "invalid_seed_rows": inputs.seed_rejects.height,
-        "refused_seed_files": inputs.refused_seed_files,
-        "broken_input_lines": notes.broken_lines,
-        "unrequested_users": notes.unrequested_users,
-        "reused": reused,
-        "looked_up": counts.total - reused,
+    funnel = Funnel(
+        seed_rows=inputs.seed_rows,
+        invalid_seed_rows=inputs.seed_rejects.height,
+        refused_seed_files=inputs.refused_seed_files,
+        broken_input_lines=notes.broken_lines,
+        unrequested_users=notes.unrequested_users,
+        reused=reused,
+        looked_up=counts.total - reused,
         **{outcome: counts.outcomes.get(outcome, 0) for outcome in OUTCOMES},
-        "below_threshold": counts.decisions.get("below_threshold", 0),
-        "brand": counts.decisions.get("brand", 0),
-        "risk": counts.decisions.get("risk", 0),
-        "banned": counts.decisions.get("banned", 0),
-        "kept": counts.decisions.get("kept", 0),
-        "invalid_records": invalid.height,
-        "new": integration.new,
-        "updated": integration.updated,
-        "unchanged": integration.unchanged,
-        "removed": integration.removed,
-        "exported": manifest.count,
-    }
+        below_threshold=counts.decisions.get("below_threshold", 0),
+        brand=counts.decisions.get("brand", 0),
+        risk=counts.decisions.get("risk", 0),
+        banned=counts.decisions.get("banned", 0),
+        kept=counts.decisions.get("kept", 0),
+        invalid_records=invalid.height,
+        new=integration.new,
+        updated=integration.updated,
+        unchanged=integration.unchanged,
+        removed=integration.removed,
+        exported=manifest.count,
+    )
     return RunReport(
         run_id=run_id,
         dataset=store.path,

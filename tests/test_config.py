@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
 from influx_etl.config import (
     LookupSettings,
+    OutputPaths,
     PipelineConfig,
+    PlanSettings,
     Secret,
     Thresholds,
+    settings_of,
     token_from_environment,
 )
 from influx_etl.errors import ConfigError
@@ -31,8 +35,11 @@ def test_secret_survives_pickling_for_workers() -> None:
 
 @pytest.mark.parametrize("size", [0, 101])
 def test_batch_size_outside_the_api_limit_is_refused(size: int) -> None:
-    with pytest.raises(ConfigError, match="between 1 and 100"):
+    with pytest.raises(
+        ConfigError, match=r"batch_size \(--batch-size\) must be >= 1 and <= 100"
+    ) as caught:
         LookupSettings(batch_size=size)
+    assert (caught.value.field, caught.value.flag) == ("batch_size", "--batch-size")
 
 
 def test_negative_thresholds_are_refused() -> None:
@@ -46,7 +53,7 @@ def test_an_unknown_lookup_endpoint_lists_the_valid_ones() -> None:
 
 
 def test_a_chunk_of_no_rows_is_refused() -> None:
-    with pytest.raises(ConfigError, match="--chunk-rows must be >= 1"):
+    with pytest.raises(ConfigError, match=r"chunk_rows \(--chunk-rows\) must be >= 1"):
         PipelineConfig(chunk_rows=0)
     assert PipelineConfig(chunk_rows=None).chunk_rows is None  # the whole file at once
 
@@ -60,3 +67,26 @@ def test_a_store_memory_size_is_accepted(size: str) -> None:
 def test_a_store_memory_that_is_no_size_is_refused(size: str) -> None:
     with pytest.raises(ConfigError, match="--store-memory must be a size such as 500MB"):
         PipelineConfig(store_memory=size)
+
+
+@pytest.mark.parametrize(
+    ("make", "flag"),
+    [
+        (lambda: LookupSettings(parallel_batches=65), "--parallel-batches"),
+        (lambda: LookupSettings(timeout_s=0), "--timeout"),
+        (lambda: LookupSettings(max_attempts=0), "--max-attempts"),
+        (lambda: Thresholds(verified_min_followers=-1), "--verified-min-followers"),
+        (lambda: PlanSettings(max_requests=-1), "--max-requests"),
+        (lambda: PlanSettings(price_per_user=-0.5), "--price-per-user"),
+    ],
+)
+def test_a_value_outside_its_range_names_the_field_and_its_flag(make: Any, flag: str) -> None:
+    with pytest.raises(ConfigError, match=f"\\({flag}\\) must be") as caught:
+        make()
+    assert caught.value.flag == flag
+
+
+def test_every_setting_has_a_flag_help_and_a_default_of_its_type() -> None:
+    for cls in (LookupSettings, Thresholds, OutputPaths, PlanSettings, PipelineConfig):
+        for name, spec in settings_of(cls).items():
+            assert spec.flag.startswith("--") and spec.help.endswith("."), (cls, name)

@@ -24,6 +24,7 @@ from influx_etl.cli.harvest import (
     print_report,
     print_spend,
 )
+from influx_etl.cli.options import GroupedCommand, option
 from influx_etl.exit_codes import ExitCode
 from influx_etl.progress import HarvestProgress
 
@@ -32,17 +33,25 @@ AUTOMATION_BATCH_SIZE = 100
 (docs/lookup.md)."""
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=runs.EPILOG)
-@click.option(
+@click.command(
+    cls=GroupedCommand,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=runs.EPILOG,
+)
+@option(
     "--handles-file",
     "handles_files",
+    group="Basics",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
     required=True,
     help="Seed list (*.csv or *.txt); repeat for several. Handles are deduplicated across files.",
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the export here."
+@option(
+    "--out",
+    group="Basics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the export here.",
 )
 @common_options
 def harvest_main(handles_files: tuple[Path, ...], out: Path | None, **options: Any) -> None:
@@ -82,23 +91,26 @@ def automation_main() -> None:
     """Grow the dataset toward a target from the seed lists, run after run."""
 
 
-@automation_main.command("run", epilog=runs.EPILOG)
-@click.option(
+@automation_main.command("run", cls=GroupedCommand, epilog=runs.EPILOG)
+@option(
     "--seeds-dir",
+    group="Basics",
     type=click.Path(file_okay=False, path_type=Path),
     default=project.SEEDS_DIR,
     show_default=True,
     help="Folder of seed lists; a file is pending until a run processed its current content.",
 )
-@click.option(
+@option(
     "--target-authors",
+    group="Basics",
     type=click.IntRange(1),
     default=1500,
     show_default=True,
     help="Stop processing seed files once the dataset holds this many authors.",
 )
-@click.option(
+@option(
     "--refresh-days",
+    group="Basics",
     type=click.FloatRange(0, min_open=True),
     default=7.0,
     show_default=True,

@@ -18,14 +18,10 @@ import click
 
 from influx_etl import pipeline, plan, project, seeds
 from influx_etl.cli import runs
+from influx_etl.cli.options import GroupedCommand, option, setting_option
 from influx_etl.config import (
-    DEFAULT_BASE_URL,
-    DEFAULT_CHUNK_ROWS,
-    DEFAULT_PRICE_PER_USER,
     DEFAULT_SCHEMA,
-    DEFAULT_STORE_MEMORY,
     LOOKUP_BACKENDS,
-    MAX_BATCH_SIZE,
     MCP_AUTH_VARIABLES,
     PACKAGE_DIR,
     TOKEN_VARIABLES,
@@ -43,37 +39,15 @@ from influx_etl.config import (
 )
 from influx_etl.errors import ConfigError, SecretMaskingFilter
 from influx_etl.exit_codes import ExitCode
+from influx_etl.funnel import FUNNEL_LABELS
 from influx_etl.progress import HarvestProgress
 from influx_etl.safe_text import VisibleControlsFilter
 
 log = logging.getLogger("influx_etl")
 
-FUNNEL_LABELS = (
-    ("seed_rows", "seed rows read"),
-    ("invalid_seed_rows", "invalid seed rows (reported, skipped)"),
-    ("reused", "reused (fresh outcome)"),
-    ("refused_seed_files", "seed files refused (not UTF-8; see above)"),
-    ("broken_input_lines", "broken lines in the prefetched file (see above)"),
-    ("unrequested_users", "users in answers nobody asked for (ignored)"),
-    ("looked_up", "distinct handles looked up"),
-    ("found", "found"),
-    ("not_found", "not found"),
-    ("suspended", "suspended"),
-    ("invalid", "invalid (rejected by the API)"),
-    ("failed", "failed (retry with a later run)"),
-    ("duplicate_id", "id answered another handle too, which keeps it"),
-    ("below_threshold", "below the entry threshold"),
-    ("brand", "brand / official / media"),
-    ("risk", "risky"),
-    ("banned", "banned (asked to be removed)"),
-    ("kept", "kept"),
-    ("invalid_records", "failed schema validation"),
-    ("new", "new in the dataset"),
-    ("updated", "updated in the dataset"),
-    ("unchanged", "unchanged in the dataset"),
-    ("removed", "removed from the dataset"),
-    ("exported", "exported (whole dataset)"),
-)
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+MCP_TOOLS = ("RUBE_MULTI_EXECUTE_TOOL", "TWITTER_USER_LOOKUP_BY_USERNAMES")
 
 
 def harvest_options(batch_size: int = 75) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -87,193 +61,92 @@ def harvest_options(batch_size: int = 75) -> Callable[[Callable[..., Any]], Call
 
 def _with_options(command: Callable[..., Any], batch_size: int) -> Callable[..., Any]:
     options = [
-        click.option(
-            "--source",
-            default="auto",
-            show_default=True,
-            help="Where users are looked up: auto (x-api when a token is set, else sim), "
-            "x-api (the X API), sim (the embedded server; alias: embedded), prefetched:FILE "
-            "(saved user objects or API responses, JSONL), mcp (the Rube MCP route: see "
-            "--mcp-url) or http://HOST:PORT (a running influx-api-sim).",
-        ),
-        click.option(
+        setting_option(LookupSettings, "source"),
+        option(
             "--token-file",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="Read the bearer token from this file (outside the repository; mode 600) "
             "instead of X_BEARER_TOKEN / TWITTER_BEARER_TOKEN.",
+            group="Basics",
         ),
-        click.option(
-            "--timeout",
-            "timeout_s",
-            type=click.FloatRange(min=0, min_open=True),
-            default=30.0,
-            show_default=True,
-            help="Seconds to wait for one response.",
-        ),
-        click.option(
-            "--max-attempts",
-            type=click.IntRange(1, 50),
-            default=4,
-            show_default=True,
-            help="Tries of one request on 5xx, timeouts, connection errors and malformed bodies "
-            "(429s wait for the rate-limit window and do not count).",
-        ),
-        click.option(
-            "--max-retry-seconds",
-            "max_retry_time_s",
-            type=click.FloatRange(min=0),
-            default=300.0,
-            show_default=True,
-            help="Stop retrying one request this long after its first failure; its handles "
-            "end as failed and a later run asks again.",
-        ),
-        click.option(
-            "--mcp-url",
-            help="For --source mcp: the MCP server's streamable HTTP endpoint.",
-        ),
-        click.option(
-            "--mcp-tool",
+        setting_option(LookupSettings, "timeout_s"),
+        setting_option(LookupSettings, "max_attempts"),
+        setting_option(LookupSettings, "max_retry_time_s"),
+        setting_option(LookupSettings, "mcp_url"),
+        setting_option(
+            LookupSettings,
+            "mcp_tool",
             type=click.Choice(["RUBE_MULTI_EXECUTE_TOOL", "TWITTER_USER_LOOKUP_BY_USERNAMES"]),
-            default="RUBE_MULTI_EXECUTE_TOOL",
-            show_default=True,
-            help="For --source mcp: call the lookup through Rube's multi-execute tool, or "
-            "directly.",
         ),
-        click.option(
-            "--mcp-auth-header",
-            default="Authorization",
-            show_default=True,
-            help="For --source mcp: the header carrying the MCP server's credential, whose "
-            "value comes from INFLUX_MCP_AUTH or --mcp-auth-file (e.g. 'Bearer ...').",
-        ),
-        click.option(
+        setting_option(LookupSettings, "mcp_auth_header"),
+        option(
             "--mcp-auth-file",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="For --source mcp: read the auth header's value from this file (outside the "
             "repository).",
+            group="MCP",
         ),
-        click.option(
-            "--base-url",
-            default=DEFAULT_BASE_URL,
-            show_default=True,
-            help="X API base URL for --source x-api (https://api.twitter.com also works).",
-        ),
-        click.option(
-            "--population",
+        setting_option(LookupSettings, "base_url"),
+        setting_option(
+            LookupSettings,
+            "population",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="For --source embedded: JSONL of recorded API user objects the server answers "
-            "from (other handles get deterministic synthetic profiles).",
         ),
-        click.option(
-            "--batch-size",
-            type=click.IntRange(1, MAX_BATCH_SIZE),
-            default=batch_size,
-            show_default=True,
-            help="Handles per /2/users/by request (the API allows at most 100).",
-        ),
-        click.option(
-            "--parallel-batches",
-            type=click.IntRange(1, 64),
-            default=3,
-            show_default=True,
-            help="Batches in flight at once (joblib workers: threads, loky processes, or tasks "
-            "on the Dask cluster).",
-        ),
-        click.option(
-            "--backend",
-            type=click.Choice(LOOKUP_BACKENDS),
-            default="threading",
-            show_default=True,
-            help="Where the lookup workers run. threading is right for one token: the rate limit, "
-            "not this machine, bounds lookups. loky runs them in worker processes here; dask on "
-            "a Dask cluster (--scheduler, else a local one for the run), e.g. to send requests "
-            "from other machines. Every backend paces by one rate budget, so none raises the "
-            "token's request ceiling; the dataset is written by this process only. HTTP sources "
-            "only (not prefetched:FILE or mcp).",
-        ),
-        click.option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="With --backend dask: the address of a running Dask scheduler (e.g. "
-            "tcp://HOST:8786, started by `dask scheduler`, with workers from `dask worker "
-            "ADDRESS`). Without it, a local cluster is started for the run.",
-        ),
-        click.option(
-            "--chunk-rows",
-            type=click.IntRange(1),
-            default=DEFAULT_CHUNK_ROWS,
-            show_default=True,
-            help="For --source prefetched:FILE: decide this many lines of the file at a time, "
-            "so a file larger than memory streams through (peak memory grows with it, speed "
-            "hardly does; see the README's Streaming section).",
-        ),
-        click.option(
-            "--store-memory",
-            metavar="SIZE",
-            default=DEFAULT_STORE_MEMORY,
-            show_default=True,
-            help="Memory DuckDB may use for the dataset file (e.g. 500MB, 2GB); past it, it "
-            "writes to disk (influx.duckdb.tmp/ beside the file) instead of growing. 'none': "
-            "DuckDB's own default, 80% of RAM.",
-        ),
-        click.option(
-            "--min-followers",
-            type=click.IntRange(0),
-            default=50_000,
-            show_default=True,
-            help="Followers needed by any account.",
-        ),
-        click.option(
-            "--verified-min-followers",
-            type=click.IntRange(0),
-            default=30_000,
-            show_default=True,
-            help="Followers needed by a verified account (blue, business, government or legacy).",
-        ),
-        click.option(
+        setting_option(LookupSettings, "batch_size", default=batch_size),
+        setting_option(LookupSettings, "parallel_batches"),
+        setting_option(LookupSettings, "backend", type=click.Choice(LOOKUP_BACKENDS)),
+        setting_option(LookupSettings, "scheduler"),
+        setting_option(PipelineConfig, "chunk_rows"),
+        setting_option(PipelineConfig, "store_memory"),
+        setting_option(Thresholds, "min_followers"),
+        setting_option(Thresholds, "verified_min_followers"),
+        option(
             "--brand-rules",
             type=click.Path(path_type=Path),
             default=None,
             show_default=project.default_help(project.BRAND_RULES),
             help="Brand/official heuristics (YAML, influx format).",
+            group="Filters",
         ),
-        click.option(
+        option(
             "--risk-rules",
             type=click.Path(path_type=Path),
             default=None,
             show_default=project.default_help(project.RISK_RULES),
             help="Risk terms (YAML, influx format).",
+            group="Filters",
         ),
-        click.option("--allow-brands", is_flag=True, help="Keep accounts the brand rules flag."),
-        click.option(
+        option(
+            "--allow-brands",
+            is_flag=True,
+            help="Keep accounts the brand rules flag.",
+            group="Filters",
+        ),
+        option(
             "--allow-risk",
             "allow_risk",
             default="",
             metavar="FLAGS",
             help="Comma-separated risk flags that do not exclude (e.g. political,controversy).",
+            group="Filters",
         ),
-        click.option(
-            "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=Path("data"),
-            show_default=True,
-            help="Holds influx.duckdb and latest/ (live lookups) and synthetic/ (profiles made "
-            "up by the embedded server; never mixed with live ones).",
-        ),
-        click.option(
+        setting_option(OutputPaths, "data_dir", type=click.Path(file_okay=False, path_type=Path)),
+        option(
             "--schema",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             default=DEFAULT_SCHEMA,
             show_default="the packaged schema",
             help="JSON Schema every exported record must pass.",
+            group="Other",
         ),
-        click.option(
+        option(
             "--also-validate",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             multiple=True,
             help="Another schema records must also pass (e.g. the original influx schema).",
+            group="Other",
         ),
-        click.option(
+        option(
             "--from-raw",
             "from_raw",
             is_flag=False,
@@ -282,80 +155,70 @@ def _with_options(command: Callable[..., Any], batch_size: int) -> Callable[...,
             metavar="[RUN_ID]",
             help="Send no request: recompute threshold, rules, scores and the export from the raw "
             "lookups stored for RUN_ID (default: the latest run), e.g. after a rules change.",
+            group="Basics",
         ),
-        click.option(
+        option(
             "--no-resume",
             is_flag=True,
             help="Start afresh even if an earlier run of the same seeds was interrupted "
             "(by default its stored batches are reused and not requested again).",
+            group="Basics",
         ),
-        click.option("-v", "--verbose", count=True, help="More log output (-vv for debug)."),
+        option(
+            "-v", "--verbose", count=True, help="More log output (-vv for debug).", group="Basics"
+        ),
         *plan_options,
     ]
-    for option in reversed(options):
-        command = option(command)
+    for decorator in reversed(options):
+        command = decorator(command)
     return command
 
 
 plan_options = [
-    click.option(
+    option(
         "--plan",
         "plan_only",
         is_flag=True,
         help="Send no request: print seed rows, distinct handles, reused (fresh), to look up, "
         "requests, rate-limit windows, least time and estimated cost, and exit 0.",
+        group="Plan and cost",
     ),
-    click.option(
+    option(
         "--refresh",
         is_flag=True,
         help="Look every handle up, even those whose stored outcome is still fresh.",
+        group="Plan and cost",
     ),
-    click.option(
+    option(
         "--max-age",
         "max_age",
         multiple=True,
         metavar="CLASS=DAYS",
         help="How long an outcome class (found, not_found, suspended, invalid) stays fresh, "
         "overriding --freshness; DAYS is a number or 'forever'. Repeat for several.",
+        group="Plan and cost",
     ),
-    click.option(
+    option(
         "--freshness",
         "freshness_path",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         default=None,
         show_default=project.default_help(project.FRESHNESS),
         help="Days each outcome class stays fresh (YAML).",
+        group="Plan and cost",
     ),
-    click.option(
+    option(
         "--rate-limit",
         default="300/15m",
         show_default=True,
         metavar="R/WINDOW",
         help="The rate limit the plan's least time assumes: R requests per WINDOW (s, m, h "
         "or d; app-only auth on /2/users/by allows 300/15m, legacy Basic 500/24h).",
+        group="Plan and cost",
     ),
-    click.option(
-        "--price-per-user",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_PRICE_PER_USER,
-        show_default=True,
-        help="USD per user read (pay-per-use); 0 turns the cost lines off.",
-    ),
-    click.option(
-        "--max-requests",
-        type=click.IntRange(0),
-        default=None,
-        help="Send no more requests than this; the rest stays pending, the run exits "
-        f"{int(ExitCode.CAPPED)} and the same command continues.",
-    ),
-    click.option(
-        "--max-cost",
-        type=click.FloatRange(min=0),
-        default=None,
-        metavar="USD",
-        help="Spend at most this (every handle looked up counted as a user read at "
-        f"--price-per-user); the rest stays pending, exit {int(ExitCode.CAPPED)}.",
-    ),
+    setting_option(PlanSettings, "price_per_user"),
+    setting_option(PlanSettings, "max_requests"),
+    setting_option(PlanSettings, "max_cost"),
 ]
 """How a run plans and what it may spend (:mod:`influx_etl.plan`)."""
 
@@ -425,9 +288,10 @@ def main(ctx: click.Context) -> None:
         ctx.invoke(run_command)
 
 
-@main.command("run", epilog=runs.EPILOG)
-@click.option(
+@main.command("run", cls=GroupedCommand, epilog=runs.EPILOG)
+@option(
     "--seeds-dir",
+    group="Basics",
     type=click.Path(file_okay=False, path_type=Path),
     default=project.SEEDS_DIR,
     show_default=True,
@@ -444,17 +308,19 @@ def run_command(seeds_dir: Path, **options: Any) -> None:
     _run(lambda: paths, None, options)
 
 
-@main.command("bulk", epilog=runs.EPILOG)
-@click.option(
+@main.command("bulk", cls=GroupedCommand, epilog=runs.EPILOG)
+@option(
     "--handles-file",
     "handles_files",
+    group="Basics",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
     required=True,
     help="Seed list (*.csv or *.txt); repeat for several.",
 )
-@click.option(
+@option(
     "--out",
+    group="Basics",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the exported records (JSONL) here.",
 )
