@@ -100,7 +100,8 @@ def test_explain_a_brand(data_dir: Path) -> None:
     assert lines["bio_kw:organizational:the official account"] == "+0.4 (bio keyword)"
     assert lines["verification:business"] == "+1 (organisation verification)"
     assert lines["ratio:high_ratio"] == "+0.3 (ratio heuristic)"  # 1,125 followers per followed
-    assert "confidence 2.3 vs flag_threshold 0.7 → organisation (is_org), official" in out
+    assert lines["signal:publication:news"] == "+0.5 (profile signal publication)"
+    assert "confidence 2.8 vs flag_threshold 0.7 → organisation (is_org), official" in out
     assert "decision:   brand — DROPPED" in out
     assert f"brand rules: {data_dir.parent / 'rules' / BRAND_RULES.name}\n" in out
 
@@ -180,12 +181,20 @@ def test_accuracy_compares_rule_sets(shared_real_users: Path, shared_compat_dir:
         str(shared_compat_dir),
     )
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    scores, kinds = result.stdout.split("\n\n")
+    rows = [line.split() for line in scores.splitlines()[1:]]
     assert len(rows) == 12  # 2 rule sets x 2 decisions x (tune, holdout, all)
-    own_brand_tune = next(
-        r for r in rows if r[0] == str(BRAND_RULES.parent) and r[1:3] == ["brand", "tune"]
-    )
-    assert own_brand_tune[-2:] == ["1.000", "0.750"]
+    own = {tuple(r[1:3]): r for r in rows if r[0] == str(BRAND_RULES.parent)}
+    # n pos TP FP FN TN precision [low, high] recall [low, high]
+    n, positives, tp, fp, fn, tn = (int(value) for value in own["brand", "holdout"][3:9])
+    assert n == positives + fp + tn and positives == tp + fn
+    precision, recall = float(own["brand", "holdout"][9]), float(own["brand", "holdout"][12])
+    assert precision >= 0.95 and recall >= 0.90
+    low, high = (float(v.strip("[],")) for v in own["brand", "holdout"][13:15])
+    assert low < recall <= high
+    kind_rows = [line.split() for line in kinds.splitlines()[1:]]
+    own_kinds = {r[3]: r[4:] for r in kind_rows if r[0] == str(BRAND_RULES.parent)}
+    assert "signal:person_name" in own_kinds and "name_kw" in own_kinds
 
 
 def test_explain_says_when_a_rules_file_changed_since_the_run(data_dir: Path) -> None:

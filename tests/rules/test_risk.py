@@ -52,11 +52,14 @@ def test_name_keywords_match_whole_words(risk_rules: RiskRules) -> None:
             user("senator_smith", name="Jane Smith"),
             user("x", name="Senatorial history nerd"),
             user("y", name="Prime Minister of Somewhere"),
+            user("senator", name="Senator"),
         ),
         risk_rules,
     )
-    assert row(flagged, "senator_smith")["risk_matches"] == ["risk:political:name:senator"]
+    assert row(flagged, "senator_smith")["risk_flags"] == ["political"]
     assert row(flagged, "x")["risk_matches"] == []
+    # a bare title as the whole name and handle is a word handle, not an official
+    assert row(flagged, "senator")["risk_matches"] == []
     assert row(flagged, "y")["risk_flags"] == ["political"]
 
 
