@@ -199,9 +199,19 @@ class ReferenceBrand:
         primary: dict[str, set[str]] = {}
         supporting: dict[str, set[str]] = {}
         for key, _, patterns in self.keyword_signals:
+            if key in ("plural_voice", "singular_voice"):
+                # named by the first keyword found (leftmost, then longest)
+                hits = [
+                    (found.start(), -len(word), word)
+                    for word, pattern in patterns
+                    if (found := pattern.search(bio)) is not None
+                ]
+                supporting[key] = {f"signal:{key}:{min(hits)[2]}"} if hits else set()
+                continue
             text = haystack if key == "organisation_name" else bio
-            found = {f"signal:{key}:{word}" for word, pattern in patterns if pattern.search(text)}
-            (supporting if key in ("plural_voice", "singular_voice") else primary)[key] = found
+            primary[key] = {
+                f"signal:{key}:{word}" for word, pattern in patterns if pattern.search(text)
+            }
         name = (profile["name"] or "").lower()
         first = FIRST_NAME.match(name) if profile["name"] is not None else None
         if (
