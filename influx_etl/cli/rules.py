@@ -372,7 +372,14 @@ def _score_line(folder: Path, score: accuracy.Score) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("data"),
     show_default=True,
-    help="With --verdicts: the --data-dir of influx-harvest (its live dataset).",
+    help="With --verdicts: the --data-dir of influx-harvest.",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice([name for name, _ in DATASETS]),
+    default="live",
+    show_default=True,
+    help="With --verdicts: which dataset file of DATA_DIR holds the verdicts.",
 )
 @click.option(
     "--rules-dir",
@@ -394,6 +401,7 @@ def accuracy_command(
     population: Path | None,
     verdicts: bool,
     data_dir: Path,
+    dataset: str,
     rules_dirs: tuple[Path, ...],
     kinds: bool,
 ) -> None:
@@ -401,16 +409,19 @@ def accuracy_command(
     decision (is_org) and the risk decision (risk_excluded), against hand labels on the tuning
     part, the held-out part and all, or against the curators' QA verdicts (--verdicts)."""
     if verdicts:
-        dataset = OutputPaths(data_dir=data_dir).dataset
-        labelled = accuracy.verdict_labels(dataset)
+        paths = OutputPaths(data_dir=data_dir)
+        dataset_file = paths.dataset if dataset == "live" else paths.synthetic_dataset
+        labelled = accuracy.verdict_labels(dataset_file)
         if not labelled.height:
             raise StoreError(
-                f"{dataset} holds no QA verdict yet: record some with influx "
+                f"{dataset_file} holds no QA verdict yet: record some with influx "
                 "qa-sample --record FILE"
             )
-        profiles = accuracy.dataset_profiles(dataset, labelled["handle"].to_list())
+        profiles = accuracy.dataset_profiles(dataset_file, labelled["handle"].to_list())
         splits: tuple[str, ...] = (accuracy.VERDICT_SPLIT,)
-        click.echo(f"QA verdicts of {dataset}: {labelled.height} authors ('unsure' not scored)")
+        click.echo(
+            f"QA verdicts of {dataset_file}: {labelled.height} authors ('unsure' not scored)"
+        )
     else:
         if population is None:
             raise click.UsageError("--population is required (or --verdicts)")

@@ -14,6 +14,7 @@ import pytest
 from influx_etl.apisim import ApiServerConfig, start_server
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles
 from influx_etl.pipeline import run_harvest
+from influx_etl.qa import record_verdicts
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 
@@ -207,3 +208,20 @@ def test_explain_says_when_a_rules_file_changed_since_the_run(data_dir: Path) ->
         risk_copy.write_text(original, "utf-8")
     assert f"risk rules: {risk_copy} (changed since the run" in result.stdout
     assert "brand rules:" in result.stdout and "brand_heuristics.yml (changed" not in result.stdout
+
+
+def test_accuracy_against_the_recorded_qa_verdicts(data_dir: Path, tmp_path: Path) -> None:
+    missing = _rules("accuracy", "--verdicts", "--data-dir", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "no dataset at" in missing.stderr
+    dataset = OutputPaths(data_dir=data_dir).synthetic_dataset  # the embedded server's
+    review = tmp_path / "review.csv"
+    # a curator judged the kept author a brand (a rule that missed) and was unsure of nothing else
+    review.write_text("handle,verdict,note\nAdaLovelace,brand,a museum's account\n", "utf-8")
+    record_verdicts(dataset, review, "2026-01-01T00:00:00Z")
+    result = _rules("accuracy", "--verdicts", "--data-dir", str(data_dir), "--dataset", "synthetic")
+    assert result.returncode == 0, result.stderr
+    assert "QA verdicts of" in result.stdout and "1 authors" in result.stdout
+    rows = [line.split() for line in result.stdout.split("\n\n")[0].splitlines()[2:]]
+    brand = next(r for r in rows if r[1:3] == ["brand", "verdicts"])
+    # n pos TP FP FN TN: the one brand verdict is a false negative of the current rules
+    assert brand[3:9] == ["1", "1", "0", "0", "1", "0"]

@@ -366,3 +366,42 @@ def test_a_misspelt_allowed_flag_fails_when_the_rules_are_loaded() -> None:
     )
     with pytest.raises(ConfigError, match="unknown risk flag 'nfsw'"):
         load_rulebook(config)
+
+
+@pytest.mark.parametrize(
+    ("signals", "key", "expected"),
+    [
+        ({"person_name": {"min_count": 500}}, "profile_signals.person_name.weight", "required"),
+        ({"person_name": {"min_count": 0, "weight": -0.4}}, ".min_count", "whole number >= 1"),
+        ({"software": {"keywords": ["sdk"], "weight": "high"}}, ".weight", "expected a number"),
+        ({"software": {"keywords": [], "weight": 0.5}}, ".keywords", "at least one entry"),
+        ({"sotfware": {"keywords": ["sdk"], "weight": 0.5}}, "profile_signals.sotfware", "valid"),
+        ({"own_account": {"keywords": ["x"], "weight": -1}}, ".own_account.keywords", "unknown"),
+    ],
+)
+def test_profile_signals_are_validated(
+    tmp_path: Path, brand_document: dict[str, Any], signals: Any, key: str, expected: str
+) -> None:
+    brand_document["profile_signals"] = signals
+    error = _brand_error(tmp_path, brand_document)
+    assert key.lstrip(".") in (error.key or "")
+    assert expected in str(error)
+
+
+def test_the_shipped_signals_load_with_their_weights(brand_rules: BrandRules) -> None:
+    signals = brand_rules.profile_signals
+    assert signals.person_name is not None and signals.person_name.weight < 0
+    assert signals.own_account is not None and signals.own_account.weight < 0
+    assert {key for key, _ in signals.keyword_signals()} == {
+        "organisation_name",
+        "software",
+        "publication",
+        "plural_voice",
+        "singular_voice",
+    }
+
+
+def test_org_handle_words_must_be_strings(tmp_path: Path, risk_document: dict[str, Any]) -> None:
+    risk_document["handle_squat"]["org_handle_words"] = ["team", 7]
+    with pytest.raises(RulesError, match=r"handle_squat.org_handle_words\[1\]"):
+        load_risk_rules(_write(tmp_path, risk_document))
