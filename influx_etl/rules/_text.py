@@ -161,6 +161,20 @@ def words_found(haystack: pl.Expr, pattern: str) -> pl.Expr:
     )
 
 
+def first_word_found(haystack: pl.Expr, pattern: str) -> pl.Expr:
+    """The leftmost match of ``pattern`` (word boundaries only as ``\\b``) in ``haystack``, null
+    where none: a scan with no capture group (ASCII boundaries where they fall alike, see
+    :func:`words_found`) picks the texts that match, and only those are searched for the match
+    (building a list per text cost more than the scan)."""
+    ascii_pattern = pattern.replace(r"\b", r"(?-u:\b)")
+    unicode_words = haystack.str.contains(_NON_ASCII_WORD_CHAR)
+    hit = pl.coalesce(
+        pl.when(~unicode_words).then(haystack).str.contains(ascii_pattern),
+        pl.when(unicode_words).then(haystack).str.contains(pattern),
+    )
+    return pl.when(hit).then(haystack).str.extract(f"({pattern})", 1)
+
+
 def _names_of(found: pl.Expr, names: dict[str, list[str]]) -> pl.Expr:
     """Found keywords (``List(String)``) → the rule names of each, flattened in order."""
     # (list.eval keeps these per-element steps on the flat values: much faster on 1M rows than

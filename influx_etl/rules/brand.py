@@ -48,8 +48,10 @@ Every key of the file is applied; a matched rule is named after the key that mat
   *Supporting* signals are weighed only on rows some other rule matched (so on their own they
   never flag, and the 1M-profile pass does not run them on every row):
 
-  * ``plural_voice.keywords`` / ``singular_voice.keywords``: word-boundary match on the bio
-    ("we", "our", "join us" / "i", "my", "i write about"); singular voice weighs negative.
+  * ``plural_voice.keywords`` / ``singular_voice.keywords``: the voice of the bio is that of
+    its first first-person word (word-boundary match, leftmost, the longest at one position; a
+    word in both lists counts as plural): "we", "our", "join us" / "i", "my", "i write about";
+    ``signal:plural_voice:<word>`` or ``signal:singular_voice:<word>``. Singular weighs negative.
   * ``person_name``: the display name (after a leading title such as "Dr.") starts with a first
     name of the lexicon (:mod:`~influx_etl.rules._names`, at least ``min_count`` babies) followed
     by a space, punctuation or the end, and no ``organisation_name`` keyword matched ("Stanford
@@ -112,6 +114,7 @@ from influx_etl.rules._text import (
     SHORT_LINK_HOSTS,
     any_element,
     any_pattern,
+    first_word_found,
     host_of,
     is_short_link,
     keyword_alternation,
@@ -121,7 +124,6 @@ from influx_etl.rules._text import (
     name_haystack,
     name_prefilter_literals,
     unique_in_order,
-    words_found,
 )
 from influx_etl.rules.models import BrandRules, KeywordSignal
 
@@ -233,6 +235,7 @@ _NAME, _BIO, _DOMAIN = f"{_T}name", f"{_T}bio", f"{_T}domain"
 _HAYSTACK = f"{_T}haystack"
 _EXTRAS, _MATCHES = f"{_T}extras", f"{_T}matches"
 _BIO_SIGNAL_HIT = f"{_T}bio_signal_hit"
+_VOICE = f"{_T}voice"
 _NAME_HAYSTACK = {_HAYSTACK: name_haystack(pl.col("name"), pl.col("username"))}
 """The name part's haystack, made once: its keyword scan and the two guarded keywords' tests
 each rebuilt it (the name part of 500k profiles: 53 ms -> 36 ms)."""
@@ -271,6 +274,8 @@ class _CompiledBrand:
     """The verification and ratio matches of a candidate, listed after its parts' matches."""
     signal_parts: tuple[tuple[str, pl.Expr, bool], ...]
     """Primary profile signals: (column, matches, reads the name haystack)."""
+    voice: dict[str, pl.Expr]
+    """The bio's first first-person word and its voice, read by the voice signals."""
     supporting: dict[str, pl.Expr]
     """Supporting profile signals: column → matches, computed on the candidates only."""
     results: dict[str, pl.Expr]
@@ -317,7 +322,10 @@ class _CompiledBrand:
         if not self.domain_tests:
             found = found.with_columns(EMPTY_LIST.alias(_DOMAIN))
         rows_found = (
-            found.with_columns(self.extras.alias(_EXTRAS)).with_columns(**self.supporting).collect()
+            found.with_columns(self.extras.alias(_EXTRAS))
+            .with_columns(**self.voice)
+            .with_columns(**self.supporting)
+            .collect()
         )
         matches = joined_lists(
             rows_found, [_NAME, _BIO, _DOMAIN, _EXTRAS, *signal_columns, *self.supporting]
@@ -431,20 +439,17 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
     signal_parts: list[tuple[str, pl.Expr, bool]] = []
     supporting: dict[str, pl.Expr] = {}
     weighted: list[tuple[str, float, bool]] = []  # column, weight, counts as a primary match
+    voices: list[tuple[str, KeywordSignal]] = []
     bio_signal_words: list[str] = []
     for key, kw_signal in signals.keyword_signals():
         column = _signal_column(key)
         on_name = key in PRIMARY_NAME_SIGNALS
         matches_of = _keyword_signal(key, kw_signal, pl.col(_HAYSTACK) if on_name else lower_bio)
         if key in SUPPORTING_SIGNALS:
-            # the first keyword found names the signal: the voice words are in most bios, and
-            # listing every one of them cost more than all the other signals together
-            first = words_found(
-                pl.col(LOWER_BIO), keyword_alternation(kw_signal.keywords, word_boundaries=True)
-            ).list.first()
+            voices.append((key, kw_signal))
             supporting[column] = (
-                pl.when(first.is_not_null())
-                .then(pl.concat_list(pl.lit(f"signal:{key}:") + first))
+                pl.when(pl.col(_VOICE).struct[1] == key)
+                .then(pl.concat_list(pl.lit(f"signal:{key}:") + pl.col(_VOICE).struct[0]))
                 .otherwise(EMPTY_LIST)
             )
         else:
@@ -463,6 +468,21 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
         cheap[_BIO_SIGNAL_HIT] = lower_bio.str.contains_any(
             sorted(set(bio_signal_words))
         ).fill_null(False)
+    # the voice of the bio is that of its first first-person word: one scan for both voices
+    # (listing every voice word of a bio cost more than all the other signals together)
+    voice: dict[str, pl.Expr] = {}
+    if voices:
+        voice_of: dict[str, str] = {}
+        for key, kw_signal in voices:
+            for word in kw_signal.keywords:
+                voice_of.setdefault(word, key)
+        first = first_word_found(
+            pl.col(LOWER_BIO), keyword_alternation(voice_of, word_boundaries=True)
+        )
+        voice[_VOICE] = pl.struct(
+            first.alias("word"),
+            first.replace_strict(voice_of, default=None, return_dtype=pl.String).alias("voice"),
+        )
     if signals.person_name is not None:
         column = _signal_column("person_name")
         first = pl.col(LOWER_NAME).str.extract(FIRST_NAME, 1)
@@ -566,6 +586,7 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
         ),
         extras=pl.lit(combinations).gather(mask),
         signal_parts=tuple(signal_parts),
+        voice=voice,
         supporting=supporting,
         results={
             "brand_matches": pl.when(exception).then(EMPTY_LIST).otherwise(all_matches),

@@ -198,20 +198,25 @@ class ReferenceBrand:
         bio = (profile["description"] or "").lower()
         primary: dict[str, set[str]] = {}
         supporting: dict[str, set[str]] = {}
+        voice_words: list[tuple[str, str, re.Pattern[str]]] = []
         for key, _, patterns in self.keyword_signals:
             if key in ("plural_voice", "singular_voice"):
-                # named by the first keyword found (leftmost, then longest)
-                hits = [
-                    (found.start(), -len(word), word)
-                    for word, pattern in patterns
-                    if (found := pattern.search(bio)) is not None
-                ]
-                supporting[key] = {f"signal:{key}:{min(hits)[2]}"} if hits else set()
+                voice_words.extend((key, word, pattern) for word, pattern in patterns)
                 continue
             text = haystack if key == "organisation_name" else bio
             primary[key] = {
                 f"signal:{key}:{word}" for word, pattern in patterns if pattern.search(text)
             }
+        # the voice is that of the first first-person word (leftmost, then longest; plural first)
+        order = {"plural_voice": 0, "singular_voice": 1}
+        hits = [
+            (found.start(), -len(word), order[key], key, word)
+            for key, word, pattern in voice_words
+            if (found := pattern.search(bio)) is not None
+        ]
+        if hits:
+            _, _, _, key, word = min(hits)
+            supporting[key] = {f"signal:{key}:{word}"}
         name = (profile["name"] or "").lower()
         first = FIRST_NAME.match(name) if profile["name"] is not None else None
         if (
