@@ -283,6 +283,26 @@ def _ratio(value: float | None) -> str:
     return "  n/a" if value is None else f"{value:.3f}"
 
 
+def _interval(value: tuple[float, float] | None) -> str:
+    return "" if value is None else f"[{value[0]:.2f}, {value[1]:.2f}]"
+
+
+_HEADER = (
+    f"{'rules':<22} {'decision':<8} {'split':<8} {'n':>4} {'pos':>4} {'TP':>4} {'FP':>4} "
+    f"{'FN':>4} {'TN':>4} {'precision':>9} {'95% CI':<12} {'recall':>7} {'95% CI':<12}"
+)
+
+
+def _score_line(folder: Path, score: accuracy.Score) -> str:
+    return (
+        f"{folder!s:<22} {score.decision:<8} {score.split:<8} {score.labelled:>4} "
+        f"{score.positives:>4} {score.true_positives:>4} {score.false_positives:>4} "
+        f"{score.false_negatives:>4} {score.true_negatives:>4} {_ratio(score.precision):>9} "
+        f"{_interval(score.precision_interval):<12} {_ratio(score.recall):>7} "
+        f"{_interval(score.recall_interval):<12}"
+    ).rstrip()
+
+
 @main.command("accuracy")
 @click.option(
     "--labels",
@@ -294,8 +314,27 @@ def _ratio(value: float | None) -> str:
 @click.option(
     "--population",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
     help="The labelled profiles: JSONL of API user objects (e.g. ../shared/data/real_users.jsonl).",
+)
+@click.option(
+    "--verdicts",
+    is_flag=True,
+    help="Measure against the QA verdicts recorded in the live dataset (influx qa-sample "
+    "--record) instead of the labels: the current rules decide again on those authors.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="With --verdicts: the --data-dir of influx-harvest.",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice([name for name, _ in DATASETS]),
+    default="live",
+    show_default=True,
+    help="With --verdicts: which dataset file of DATA_DIR holds the verdicts.",
 )
 @click.option(
     "--rules-dir",
@@ -305,24 +344,68 @@ def _ratio(value: float | None) -> str:
     help="Folder with brand_heuristics.yml and risk_terms.yml; repeat to compare "
     "(default: lists/rules).",
 )
+@click.option(
+    "--kinds/--no-kinds",
+    default=True,
+    show_default=True,
+    help="Also print each rule kind's true positives, false positives and false negatives.",
+)
 @_guarded
-def accuracy_command(labels: Path, population: Path, rules_dirs: tuple[Path, ...]) -> None:
-    """Precision and recall of the brand decision (is_org) and the risk decision (risk_excluded)
-    against hand labels, on the tuning part, the held-out part and all."""
-    labelled = accuracy.load_labels(labels)
-    profiles = accuracy.population_profiles(population, labelled["handle"].to_list())
-    click.echo(
-        f"{'rules':<28} {'decision':<8} {'split':<8} {'n':>4} {'pos':>4} {'TP':>4} {'FP':>4} "
-        f"{'FN':>4} {'precision':>9} {'recall':>7}"
-    )
+def accuracy_command(
+    labels: Path,
+    population: Path | None,
+    verdicts: bool,
+    data_dir: Path,
+    dataset: str,
+    rules_dirs: tuple[Path, ...],
+    kinds: bool,
+) -> None:
+    """Precision and recall (with 95% Wilson intervals) and the confusion counts of the brand
+    decision (is_org) and the risk decision (risk_excluded), against hand labels on the tuning
+    part, the held-out part and all, or against the curators' QA verdicts (--verdicts)."""
+    if verdicts:
+        paths = OutputPaths(data_dir=data_dir)
+        dataset_file = paths.dataset if dataset == "live" else paths.synthetic_dataset
+        labelled = accuracy.verdict_labels(dataset_file)
+        if not labelled.height:
+            raise StoreError(
+                f"{dataset_file} holds no QA verdict yet: record some with influx "
+                "qa-sample --record FILE"
+            )
+        profiles = accuracy.dataset_profiles(dataset_file, labelled["handle"].to_list())
+        splits: tuple[str, ...] = (accuracy.VERDICT_SPLIT,)
+        click.echo(
+            f"QA verdicts of {dataset_file}: {labelled.height} authors ('unsure' not scored)"
+        )
+    else:
+        if population is None:
+            raise click.UsageError("--population is required (or --verdicts)")
+        labelled = accuracy.load_labels(labels)
+        profiles = accuracy.population_profiles(population, labelled["handle"].to_list())
+        splits = accuracy.SPLITS
+    click.echo(_HEADER)
+    contributions: list[tuple[Path, pl.DataFrame]] = []
     for folder in rules_dirs or (Path("lists/rules"),):
         brand = rules.load_brand_rules(folder / "brand_heuristics.yml")
         risk = rules.load_risk_rules(folder / "risk_terms.yml")
         decided = accuracy.labelled_decisions(labelled, profiles, brand, risk)
-        for score in accuracy.scores(decided):
+        for score in accuracy.scores(decided, splits):
+            if verdicts and score.split == "all":
+                continue
+            click.echo(_score_line(folder, score))
+        contributions.append((folder, accuracy.kind_contributions(decided)))
+    if not kinds:
+        return
+    click.echo("")
+    click.echo(
+        f"{'rules':<22} {'decision':<8} {'split':<8} {'rule kind':<32} "
+        f"{'TP':>4} {'FP':>4} {'FN':>4}"
+    )
+    for folder, table in contributions:
+        for row in table.filter(
+            pl.col("split") == "all" if not verdicts else pl.lit(True)
+        ).iter_rows(named=True):
             click.echo(
-                f"{folder!s:<28} {score.decision:<8} {score.split:<8} {score.labelled:>4} "
-                f"{score.positives:>4} {score.true_positives:>4} {score.false_positives:>4} "
-                f"{score.false_negatives:>4} {_ratio(score.precision):>9} "
-                f"{_ratio(score.recall):>7}"
+                f"{folder!s:<22} {row['decision']:<8} {row['split']:<8} {row['kind']:<32} "
+                f"{row['tp']:>4} {row['fp']:>4} {row['fn']:>4}"
             )

@@ -134,7 +134,7 @@ def keyword_matches(
         for found in keywords
     }
     pattern = keyword_alternation(keywords, word_boundaries=word_boundaries)
-    scanned = _names_of(haystack.str.extract_all(pattern), implied)
+    scanned = _names_of(words_found(haystack, pattern), implied)
     shadowed = shadowable_keywords(keywords, word_boundaries=word_boundaries)
     if not shadowed:
         return scanned
@@ -146,6 +146,33 @@ def keyword_matches(
         for name in sorted(names_by_keyword[keyword])
     ]
     return pl.concat_list(scanned, *tested)
+
+
+def words_found(haystack: pl.Expr, pattern: str) -> pl.Expr:
+    """``haystack.str.extract_all(pattern)`` for a pattern whose only ``\\b`` are word
+    boundaries: with an ASCII ``\\b`` on the texts without a non-ASCII word character (where both
+    boundaries fall at the same places), as :func:`bio_links` does; the Unicode one keeps the
+    engine off its DFA (the bio voice keywords on 200k bios: 171 ms -> 78 ms)."""
+    ascii_pattern = pattern.replace(r"\b", r"(?-u:\b)")
+    unicode_words = haystack.str.contains(_NON_ASCII_WORD_CHAR)
+    return pl.coalesce(
+        pl.when(~unicode_words).then(haystack).str.extract_all(ascii_pattern),
+        pl.when(unicode_words).then(haystack).str.extract_all(pattern),
+    )
+
+
+def first_word_found(haystack: pl.Expr, pattern: str) -> pl.Expr:
+    """The leftmost match of ``pattern`` (word boundaries only as ``\\b``) in ``haystack``, null
+    where none: a scan with no capture group (ASCII boundaries where they fall alike, see
+    :func:`words_found`) picks the texts that match, and only those are searched for the match
+    (building a list per text cost more than the scan)."""
+    ascii_pattern = pattern.replace(r"\b", r"(?-u:\b)")
+    unicode_words = haystack.str.contains(_NON_ASCII_WORD_CHAR)
+    hit = pl.coalesce(
+        pl.when(~unicode_words).then(haystack).str.contains(ascii_pattern),
+        pl.when(unicode_words).then(haystack).str.contains(pattern),
+    )
+    return pl.when(hit).then(haystack).str.extract(f"({pattern})", 1)
 
 
 def _names_of(found: pl.Expr, names: dict[str, list[str]]) -> pl.Expr:

@@ -11,19 +11,32 @@ tuning generalises.
 The *brand decision* is ``is_org`` (blacklist and exceptions included), the *risk decision* is
 ``risk_excluded`` with no flag allowed; each is measured on every labelled profile, whatever its
 follower count (the entry threshold is not what is measured here).
+
+Precision and recall come with 95 % Wilson score intervals (:func:`wilson`): on a few dozen
+organisations a point figure alone says little. :func:`kind_contributions` tells, for each kind
+of rule (``name_kw``, ``signal:person_name``, ``risk:spam:bio``...), in how many true positives,
+false positives and false negatives it took part: what a curator reads before changing a weight.
+
+:func:`verdict_labels` turns the QA verdicts curators recorded in a dataset (``influx qa-sample
+--record``) into labels (split ``verdicts``): ``brand`` is an organisation, ``risky`` an account
+to exclude, ``individual`` neither; ``unsure`` is not scored. :func:`dataset_profiles` gives
+those authors' profiles as stored, for the current rules to decide again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from influx_etl import lookup
-from influx_etl.errors import ConfigError
+from influx_etl.errors import ConfigError, StoreError
+from influx_etl.frames import PROFILES_SCHEMA
 from influx_etl.rules.brand import brand_flagged
 from influx_etl.rules.models import BrandRules, RiskRules
 from influx_etl.rules.risk import risk_flagged
@@ -34,12 +47,17 @@ __all__ = [
     "HOLDOUT_PERCENT",
     "LABELS_SCHEMA",
     "SPLITS",
+    "VERDICT_SPLIT",
     "Score",
+    "dataset_profiles",
+    "kind_contributions",
     "labelled_decisions",
     "load_labels",
     "population_profiles",
     "scores",
     "split_of",
+    "verdict_labels",
+    "wilson",
 ]
 
 LABELS_SCHEMA = pl.Schema(
@@ -55,6 +73,20 @@ SPLITS = ("tune", "holdout")
 HOLDOUT_PERCENT = 30
 DECISIONS = {"brand": ("is_brand", "is_org"), "risk": ("is_risky", "risk_excluded")}
 """Decision → (label column, predicted column)."""
+MATCH_COLUMNS = {"brand": "brand_matches", "risk": "risk_matches"}
+VERDICT_SPLIT = "verdicts"
+Z_95 = 1.959963984540054
+
+
+def wilson(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (95 % by default); None with no trials."""
+    if trials <= 0:
+        return None
+    share = successes / trials
+    spread = z * z / trials
+    centre = (share + spread / 2) / (1 + spread)
+    half = z * math.sqrt(share * (1 - share) / trials + spread / (4 * trials)) / (1 + spread)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def split_of(handle: str) -> str:
@@ -113,7 +145,7 @@ def labelled_decisions(
     Raises :class:`~influx_etl.errors.ConfigError` when a labelled handle was not found.
     """
     decided = risk_flagged(brand_flagged(profiles, brand), risk).select(
-        "handle_key", "outcome", "is_org", "risk_excluded"
+        "handle_key", "outcome", "is_org", "risk_excluded", "brand_matches", "risk_matches"
     )
     joined = labels.with_columns(pl.col("handle").str.to_lowercase().alias("handle_key")).join(
         decided, on="handle_key", how="left"
@@ -149,9 +181,21 @@ class Score:
         """TP / (TP + FN); None when the part holds no positive label."""
         return self.true_positives / self.positives if self.positives else None
 
+    @property
+    def true_negatives(self) -> int:
+        return self.labelled - self.true_positives - self.false_positives - self.false_negatives
 
-def scores(decided: pl.DataFrame) -> list[Score]:
-    """Precision and recall counts of each decision on ``tune``, ``holdout`` and ``all``."""
+    @property
+    def precision_interval(self) -> tuple[float, float] | None:
+        return wilson(self.true_positives, self.true_positives + self.false_positives)
+
+    @property
+    def recall_interval(self) -> tuple[float, float] | None:
+        return wilson(self.true_positives, self.positives)
+
+
+def scores(decided: pl.DataFrame, splits: Sequence[str] = SPLITS) -> list[Score]:
+    """Precision and recall counts of each decision on each of ``splits`` and ``all``."""
     both = pl.concat([decided, decided.with_columns(pl.lit("all").alias("split"))])
     result: list[Score] = []
     for decision, (label, predicted) in DECISIONS.items():
@@ -164,7 +208,7 @@ def scores(decided: pl.DataFrame) -> list[Score]:
             (truth & ~guess).sum().alias("fn"),
         )
         by_split = {row["split"]: row for row in counts.iter_rows(named=True)}
-        for split in (*SPLITS, "all"):
+        for split in (*splits, "all"):
             row = by_split.get(split)
             result.append(
                 Score(
@@ -178,3 +222,141 @@ def scores(decided: pl.DataFrame) -> list[Score]:
                 )
             )
     return result
+
+
+_ELEMENT = pl.element()
+_KIND = (
+    pl.when(_ELEMENT.str.starts_with("risk:"))
+    .then(_ELEMENT.str.extract(r"^(risk:[^:]*:[^:]*)", 1))
+    .when(_ELEMENT.str.starts_with("signal:"))
+    .then(_ELEMENT.str.extract(r"^(signal:[^:]*)", 1))
+    .otherwise(_ELEMENT.str.extract(r"^([^:]*)", 1))
+)
+"""A match's rule kind: ``name_kw:official_indicators:team`` → ``name_kw``,
+``signal:person_name:jane`` → ``signal:person_name``, ``risk:spam:bio:follow back`` →
+``risk:spam:bio``."""
+
+
+def kind_contributions(decided: pl.DataFrame) -> pl.DataFrame:
+    """Per decision, split (and ``all``) and rule kind: the true positives, false positives and
+    false negatives whose matches hold that kind (``labelled_decisions`` output)."""
+    frames = []
+    for decision, (label, predicted) in DECISIONS.items():
+        truth, guess = pl.col(label) == 1, pl.col(predicted).fill_null(False)
+        long = (
+            decided.select(
+                "split",
+                (truth & guess).alias("tp"),
+                (~truth & guess).alias("fp"),
+                (truth & ~guess).alias("fn"),
+                pl.col(MATCH_COLUMNS[decision]).list.eval(_KIND.unique()).alias("kind"),
+            )
+            .explode("kind")
+            .drop_nulls("kind")
+        )
+        both = pl.concat([long, long.with_columns(pl.lit("all").alias("split"))])
+        frames.append(
+            both.group_by("split", "kind")
+            .agg(pl.col("tp").sum(), pl.col("fp").sum(), pl.col("fn").sum())
+            .with_columns(pl.lit(decision).alias("decision"))
+        )
+    schema = {"decision": pl.String, "split": pl.String, "kind": pl.String}
+    counts = {"tp": pl.UInt32, "fp": pl.UInt32, "fn": pl.UInt32}
+    if not frames:
+        return pl.DataFrame(schema={**schema, **counts})
+    return (
+        pl.concat(frames)
+        .select("decision", "split", "kind", *(pl.col(c).cast(t) for c, t in counts.items()))
+        .filter((pl.col("tp") + pl.col("fp") + pl.col("fn")) > 0)
+        .sort("decision", "split", "kind")
+    )
+
+
+def verdict_labels(dataset: Path) -> pl.DataFrame:
+    """The QA verdicts of a dataset file as labels (:data:`LABELS_SCHEMA`, split ``verdicts``);
+    the newest verdict of an author counts, ``unsure`` ones are left out."""
+    frame = _query(
+        dataset,
+        "SELECT handle, verdict, note FROM qa_verdicts "
+        "QUALIFY row_number() OVER (PARTITION BY lower(handle) ORDER BY recorded_at DESC, "
+        "line DESC) = 1",
+    )
+    verdict = pl.col("verdict").str.to_lowercase()
+    return (
+        frame.filter(verdict.is_in(["brand", "risky", "individual"]))
+        .select(
+            "handle",
+            (verdict == "brand").cast(pl.Int64).alias("is_brand"),
+            (verdict == "risky").cast(pl.Int64).alias("is_risky"),
+            pl.lit(VERDICT_SPLIT).alias("split"),
+            pl.concat_str([pl.lit("verdict "), verdict]).alias("reason"),
+        )
+        .cast(dict(LABELS_SCHEMA))  # type: ignore[arg-type]
+    )
+
+
+def dataset_profiles(dataset: Path, handles: Sequence[str]) -> pl.DataFrame:
+    """The stored authors ``handles`` (``PROFILES_SCHEMA``, ``found``), as the rules read them;
+    a handle not in the dataset is left out (:func:`labelled_decisions` names it)."""
+    authors = _query(
+        dataset,
+        "SELECT handle, id, name, description, url, verified, verified_type, followers_count, "
+        "following_count, created_at, location FROM authors",
+    )
+    wanted = [handle.lower() for handle in handles]
+    picked = authors.filter(pl.col("handle").str.to_lowercase().is_in(wanted))
+    legacy = pl.col("verified").is_in(["legacy"])
+    return (
+        picked.select(
+            *(
+                pl.lit(None, dtype=dtype).alias(name)
+                for name, dtype in PROFILES_SCHEMA.items()
+                if name not in _FROM_AUTHORS
+            ),
+            pl.col("handle").str.to_lowercase().alias("handle_key"),
+            pl.lit("found").alias("outcome"),
+            pl.col("id"),
+            pl.col("handle").alias("username"),
+            "name",
+            "description",
+            "url",
+            (legacy | pl.col("verified").is_in(["blue", "business", "org"])).alias("verified"),
+            "verified_type",
+            "followers_count",
+            "following_count",
+            "created_at",
+            "location",
+        )
+        .select(list(PROFILES_SCHEMA))
+        .cast(dict(PROFILES_SCHEMA))  # type: ignore[arg-type]
+    )
+
+
+_FROM_AUTHORS = frozenset(
+    {
+        "handle_key",
+        "outcome",
+        "id",
+        "username",
+        "name",
+        "description",
+        "url",
+        "verified",
+        "verified_type",
+        "followers_count",
+        "following_count",
+        "created_at",
+        "location",
+    }
+)
+
+
+def _query(dataset: Path, sql: str) -> pl.DataFrame:
+    if not dataset.is_file():
+        raise StoreError(f"no dataset at {dataset} (run influx-harvest first, or pass --data-dir)")
+    try:
+        with duckdb.connect(str(dataset), read_only=True) as con:
+            frame: pl.DataFrame = con.sql(sql).pl()
+            return frame
+    except duckdb.Error as error:
+        raise StoreError(f"{dataset}: cannot read the QA verdicts ({error})") from error

@@ -35,18 +35,46 @@ Every key of the file is applied; a matched rule is named after the key that mat
   match; always flags.
 - ``exceptions``: exact, case-insensitive ``username`` match; never flagged, whatever else matches
   (blacklist included): empty matches, confidence 0, ``is_org``/``is_official`` false.
+- ``profile_signals`` (``signal:<signal>:<what matched>``), each with its own ``weight``; a
+  signal the file leaves out is not applied (the original project's file has none). *Primary*
+  signals pick rows like the keywords do:
+
+  * ``organisation_name.keywords``: word-boundary match on the name haystack (as name keywords):
+    words a person's display name does not hold ("group", "clan", "laboratory").
+  * ``software.keywords``, ``publication.keywords``: word-boundary match on the lower-case bio:
+    a bio that describes software or a product ("open source", "sdk", "docs") or a publication
+    or community ("newsletter", "magazine", "subscribe", "serving the").
+
+  *Supporting* signals are weighed only on rows some other rule matched (so on their own they
+  never flag, and the 1M-profile pass does not run them on every row):
+
+  * ``plural_voice.keywords`` / ``singular_voice.keywords``: the voice of the bio is that of
+    its first first-person word (word-boundary match, leftmost, the longest at one position; a
+    word in both lists counts as plural): "we", "our", "join us" / "i", "my", "i write about";
+    ``signal:plural_voice:<word>`` or ``signal:singular_voice:<word>``. Singular weighs negative.
+  * ``person_name``: the display name (after a leading title such as "Dr.") starts with a first
+    name of the lexicon (:mod:`~influx_etl.rules._names`, at least ``min_count`` babies) followed
+    by a space, punctuation or the end, and no ``organisation_name`` keyword matched ("Stanford
+    NLP Group" is not a person). Negative weight: ``signal:person_name:<first name>``.
+  * ``own_account.phrases``: a phrase ("official account of") followed in the bio by a first name
+    of the lexicon and another word: an individual's own account, "Official account of Jane
+    Doe, founder of ...". Negative weight: ``signal:own_account:<phrase>``.
 - ``confidence_weights``: ``brand_confidence`` is the sum of the weights of the *kinds* that
-  matched (name keyword, bio keyword, domain, organisation verification, ratio), each kind counted
-  once, rounded to 9 decimals so that 0.3 + 0.6 reaches 0.9. A name keyword alone (0.6) stays
-  below 0.7 on purpose.
-- ``is_org``: flagged = not an exception and (blacklisted, or confidence >= ``flag_threshold``
-  with at least one match that is not a ratio heuristic). This is the brand flag that
-  :func:`~influx_etl.rules.decision.decided` filters on.
+  matched (name keyword, bio keyword, domain, organisation verification, ratio, and each profile
+  signal), each kind counted once, rounded to 9 decimals so that 0.3 + 0.6 reaches 0.9, and never
+  below 0. A name keyword alone (0.6) stays below 0.7 on purpose.
+- ``is_org``: flagged = not an exception and (blacklisted, or an organisation verification whose
+  weight alone reaches ``flag_threshold``, or confidence >= ``flag_threshold`` with at least one
+  match that is neither a ratio heuristic nor a supporting or negative signal). So a signal of an
+  individual (person name, singular voice, own account) lowers the confidence of text matches but
+  never keeps an account that the blacklist or business/government verification flags. This is
+  the brand flag that :func:`~influx_etl.rules.decision.decided` filters on.
 - ``is_official``: ``is_org`` and an *official* signal: a name keyword from ``official_indicators``
   or ``chinese_official``, a bio keyword from ``organizational``, or government verification.
   It is a subset of ``is_org``, for reporting.
 - ``brand_matches`` lists the matched rules in the order name keywords, bio keywords, domains,
-  verification, ratio, blacklist; keywords in the order they occur in the text; no repeats.
+  verification, ratio, primary signals, supporting signals, blacklist; keywords in the order they
+  occur in the text; no repeats.
 - Rows whose ``outcome`` is not ``found`` get nulls in every added column: not evaluated.
 
 How it runs (``_stage``): the rules compile once into expressions. A cheap pass over every row
@@ -66,6 +94,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from influx_etl.rules._names import first_names
 from influx_etl.rules._stage import (
     BIO_LINK_HIT,
     FOUND,
@@ -85,8 +114,10 @@ from influx_etl.rules._text import (
     SHORT_LINK_HOSTS,
     any_element,
     any_pattern,
+    first_word_found,
     host_of,
     is_short_link,
+    keyword_alternation,
     keyword_matches,
     keyword_regex,
     may_name,
@@ -94,7 +125,7 @@ from influx_etl.rules._text import (
     name_prefilter_literals,
     unique_in_order,
 )
-from influx_etl.rules.models import BrandRules
+from influx_etl.rules.models import BrandRules, KeywordSignal
 
 __all__ = [
     "BRAND_COLUMNS",
@@ -102,6 +133,7 @@ __all__ = [
     "OFFICIAL_BIO_CATEGORIES",
     "OFFICIAL_NAME_CATEGORIES",
     "RATIO_WEIGHT",
+    "SUPPORTING_SIGNALS",
     "brand_flagged",
     "match_weight",
 ]
@@ -121,6 +153,13 @@ RATIO_WEIGHT = 0.3
 """Confidence the ratio heuristics add (once, whichever matched). The original calls them
 "optional, low weight" and gives no weight in ``confidence_weights``; with a bio keyword (0.4)
 they reach the original threshold of 0.7, as its "AND bio matches corporate, likely brand" asks."""
+
+PRIMARY_NAME_SIGNALS = frozenset({"organisation_name"})
+SUPPORTING_SIGNALS = frozenset({"plural_voice", "singular_voice", "person_name", "own_account"})
+"""Profile signals weighed only on rows another rule matched (see the module docstring)."""
+_TITLES = r"(?:dr|prof|mr|mrs|ms|sir|dame)\.?\s+"
+FIRST_NAME = rf"^[^\p{{L}}]*(?:{_TITLES})?(\p{{L}}{{2,}})(?:[\s.,'’]|$)"
+"""The first word of a lower-case display name, after a leading title (``dr. leah`` → ``leah``)."""
 
 OFFICIAL_NAME_CATEGORIES = frozenset({"official_indicators", "chinese_official"})
 OFFICIAL_BIO_CATEGORIES = frozenset({"organizational"})
@@ -178,6 +217,8 @@ def match_weight(match: str, rules: BrandRules) -> float | None:
     None for ``blacklist:…``, which flags whatever the confidence."""
     weights = rules.confidence_weights
     kind = match.split(":", 1)[0]
+    if kind == "signal":
+        return rules.profile_signals.weight(match.split(":")[1])
     return {
         "name_kw": weights.name_keyword_match,
         "bio_kw": weights.bio_keyword_match,
@@ -193,6 +234,8 @@ _EXCEPTION, _ZERO_FOLLOWING = f"{_T}exception", f"{_T}zero_following"
 _NAME, _BIO, _DOMAIN = f"{_T}name", f"{_T}bio", f"{_T}domain"
 _HAYSTACK = f"{_T}haystack"
 _EXTRAS, _MATCHES = f"{_T}extras", f"{_T}matches"
+_BIO_SIGNAL_HIT = f"{_T}bio_signal_hit"
+_VOICE = f"{_T}voice"
 _NAME_HAYSTACK = {_HAYSTACK: name_haystack(pl.col("name"), pl.col("username"))}
 """The name part's haystack, made once: its keyword scan and the two guarded keywords' tests
 each rebuilt it (the name part of 500k profiles: 53 ms -> 36 ms)."""
@@ -202,10 +245,16 @@ _DETAIL_INPUTS = (
     _EXCEPTION,
     _ZERO_FOLLOWING,
     LOWER_USERNAME,
+    LOWER_NAME,
+    LOWER_BIO,
     "followers_count",
     "following_count",
 )
-"""What the results read besides the parts' lists."""
+"""What the results read besides the parts' lists (the supporting signals read the texts)."""
+
+
+def _signal_column(key: str) -> str:
+    return f"{_T}signal_{key}"
 
 
 @dataclass(frozen=True)
@@ -223,6 +272,12 @@ class _CompiledBrand:
     """A host that some domain pattern may match (all of them in one alternation)."""
     extras: pl.Expr
     """The verification and ratio matches of a candidate, listed after its parts' matches."""
+    signal_parts: tuple[tuple[str, pl.Expr, bool], ...]
+    """Primary profile signals: (column, matches, reads the name haystack)."""
+    voice: dict[str, pl.Expr]
+    """The bio's first first-person word and its voice, read by the voice signals."""
+    supporting: dict[str, pl.Expr]
+    """Supporting profile signals: column → matches, computed on the candidates only."""
     results: dict[str, pl.Expr]
     inputs: tuple[str, ...] = _INPUTS
     defaults: dict[str, pl.Expr] = field(default_factory=lambda: dict(_NO_MATCH))
@@ -231,6 +286,16 @@ class _CompiledBrand:
         parts = [
             part(rows, FOUND & pl.col(_NAME_HIT), _NAME, self.name, made=_NAME_HAYSTACK),
             part(rows, FOUND & pl.col(_BIO_HIT), _BIO, self.bio),
+            *(
+                part(
+                    rows,
+                    FOUND & pl.col(f"{column}_hit" if on_name else _BIO_SIGNAL_HIT),
+                    column,
+                    matches,
+                    made=_NAME_HAYSTACK if on_name else None,
+                )
+                for column, matches, on_name in self.signal_parts
+            ),
         ]
         if self.domain_tests:
             links = flat_links(
@@ -251,13 +316,20 @@ class _CompiledBrand:
         return parts
 
     def detailed(self, rows: pl.DataFrame, parts: list[pl.DataFrame]) -> pl.LazyFrame:
-        found = matched(
-            rows, parts, [_NAME, _BIO, _DOMAIN][: len(parts)], self.signal, _DETAIL_INPUTS
-        )
+        signal_columns = [column for column, _, _ in self.signal_parts]
+        columns = [_NAME, _BIO, *signal_columns, *([_DOMAIN] if self.domain_tests else [])]
+        found = matched(rows, parts, columns, self.signal, _DETAIL_INPUTS)
         if not self.domain_tests:
             found = found.with_columns(EMPTY_LIST.alias(_DOMAIN))
-        rows_found = found.with_columns(self.extras.alias(_EXTRAS)).collect()
-        matches = joined_lists(rows_found, [_NAME, _BIO, _DOMAIN, _EXTRAS])
+        rows_found = (
+            found.with_columns(self.extras.alias(_EXTRAS))
+            .with_columns(**self.voice)
+            .with_columns(**self.supporting)
+            .collect()
+        )
+        matches = joined_lists(
+            rows_found, [_NAME, _BIO, _DOMAIN, _EXTRAS, *signal_columns, *self.supporting]
+        )
         return rows_found.with_columns(matches.alias(_MATCHES)).lazy().select(ROW, **self.results)
 
 
@@ -362,6 +434,80 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
         for pattern in rules.domain_patterns
     )
 
+    # -- profile signals: the primary ones are parts, the supporting ones run on the candidates
+    signals = rules.profile_signals
+    signal_parts: list[tuple[str, pl.Expr, bool]] = []
+    supporting: dict[str, pl.Expr] = {}
+    weighted: list[tuple[str, float, bool]] = []  # column, weight, counts as a primary match
+    voices: list[tuple[str, KeywordSignal]] = []
+    bio_signal_words: list[str] = []
+    for key, kw_signal in signals.keyword_signals():
+        column = _signal_column(key)
+        on_name = key in PRIMARY_NAME_SIGNALS
+        matches_of = _keyword_signal(key, kw_signal, pl.col(_HAYSTACK) if on_name else lower_bio)
+        if key in SUPPORTING_SIGNALS:
+            voices.append((key, kw_signal))
+            supporting[column] = (
+                pl.when(pl.col(_VOICE).struct[1] == key)
+                .then(pl.concat_list(pl.lit(f"signal:{key}:") + pl.col(_VOICE).struct[0]))
+                .otherwise(EMPTY_LIST)
+            )
+        else:
+            if on_name:
+                cheap[f"{column}_hit"] = may_name(
+                    pl.col(LOWER_NAME), username, name_prefilter_literals(kw_signal.keywords)
+                )
+            else:
+                bio_signal_words.extend(kw_signal.keywords)
+            signal_parts.append((column, matches_of, on_name))
+        weighted.append(
+            (column, kw_signal.weight, key not in SUPPORTING_SIGNALS and kw_signal.weight > 0)
+        )
+    if bio_signal_words:
+        # one literal scan of every bio for all the bio signals (each part then tests its own)
+        cheap[_BIO_SIGNAL_HIT] = lower_bio.str.contains_any(
+            sorted(set(bio_signal_words))
+        ).fill_null(False)
+    # the voice of the bio is that of its first first-person word: one scan for both voices
+    # (listing every voice word of a bio cost more than all the other signals together)
+    voice: dict[str, pl.Expr] = {}
+    if voices:
+        voice_of: dict[str, str] = {}
+        for key, kw_signal in voices:
+            for word in kw_signal.keywords:
+                voice_of.setdefault(word, key)
+        first = first_word_found(
+            pl.col(LOWER_BIO), keyword_alternation(voice_of, word_boundaries=True)
+        )
+        voice[_VOICE] = pl.struct(
+            first.alias("word"),
+            first.replace_strict(voice_of, default=None, return_dtype=pl.String).alias("voice"),
+        )
+    if signals.person_name is not None:
+        column = _signal_column("person_name")
+        first = pl.col(LOWER_NAME).str.extract(FIRST_NAME, 1)
+        person = first.is_in(list(first_names(signals.person_name.min_count))).fill_null(False)
+        if signals.organisation_name is not None:
+            person = person & (pl.col(_signal_column("organisation_name")).list.len() == 0)
+        supporting[column] = (
+            pl.when(person)
+            .then(pl.concat_list(pl.lit("signal:person_name:") + first))
+            .otherwise(EMPTY_LIST)
+        )
+        weighted.append((column, signals.person_name.weight, False))
+    if signals.own_account is not None:
+        column = _signal_column("own_account")
+        phrases = "|".join(re.escape(phrase) for phrase in signals.own_account.phrases)
+        owner = pl.col(LOWER_BIO).str.extract_groups(rf"({phrases})\s+(\p{{L}}{{2,}})\s+\p{{L}}")
+        names = list(first_names(signals.person_name.min_count if signals.person_name else 1))
+        own = owner.struct[1].is_in(names).fill_null(False)
+        supporting[column] = (
+            pl.when(own)
+            .then(pl.concat_list(pl.lit("signal:own_account:") + owner.struct[0]))
+            .otherwise(EMPTY_LIST)
+        )
+        weighted.append((column, signals.own_account.weight, False))
+
     # -- the candidates, with what the parts found
     name_col, bio_col, domain_col = pl.col(_NAME), pl.col(_BIO), pl.col(_DOMAIN)
     verification_col, blacklisted = pl.col(_VERIFICATION), pl.col(_BLACKLISTED)
@@ -377,20 +523,32 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
         else pl.lit(False)
     )
     has_ratio = high_ratio | pl.col(_ZERO_FOLLOWING)
-    has_signal = (
-        (name_col.list.len() > 0)
-        | (bio_col.list.len() > 0)
-        | (domain_col.list.len() > 0)
-        | (verification_col > 0)
+    has_signal = pl.any_horizontal(
+        (name_col.list.len() > 0),
+        (bio_col.list.len() > 0),
+        (domain_col.list.len() > 0),
+        (verification_col > 0),
+        *(pl.col(column).list.len() > 0 for column, _, primary in weighted if primary),
     )
-    confidence = (
-        pl.when(name_col.list.len() > 0).then(weights.name_keyword_match).otherwise(0.0)
-        + pl.when(bio_col.list.len() > 0).then(weights.bio_keyword_match).otherwise(0.0)
-        + pl.when(domain_col.list.len() > 0).then(weights.domain_match).otherwise(0.0)
-        + pl.when(verification_col > 0).then(weights.org_verification).otherwise(0.0)
-        + pl.when(has_ratio).then(RATIO_WEIGHT).otherwise(0.0)
+    confidence = pl.sum_horizontal(
+        pl.when(name_col.list.len() > 0).then(weights.name_keyword_match).otherwise(0.0),
+        pl.when(bio_col.list.len() > 0).then(weights.bio_keyword_match).otherwise(0.0),
+        pl.when(domain_col.list.len() > 0).then(weights.domain_match).otherwise(0.0),
+        pl.when(verification_col > 0).then(weights.org_verification).otherwise(0.0),
+        pl.when(has_ratio).then(RATIO_WEIGHT).otherwise(0.0),
+        *(
+            pl.when(pl.col(column).list.len() > 0).then(weight).otherwise(0.0)
+            for column, weight, _ in weighted
+        ),
     ).round(9)
-    flagged = ~exception & (blacklisted | ((confidence >= weights.flag_threshold) & has_signal))
+    if weighted:
+        confidence = pl.max_horizontal(confidence, pl.lit(0.0))
+    verified_flags = (verification_col > 0) & pl.lit(
+        weights.org_verification >= weights.flag_threshold
+    )
+    flagged = ~exception & (
+        blacklisted | verified_flags | ((confidence >= weights.flag_threshold) & has_signal)
+    )
     official_signal = (
         _any_prefixed(name_col, [f"name_kw:{name}:" for name in OFFICIAL_NAME_CATEGORIES])
         | _any_prefixed(bio_col, [f"bio_kw:{name}:" for name in OFFICIAL_BIO_CATEGORIES])
@@ -427,6 +585,9 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
             pl.col("link"), [pattern.pattern for pattern in rules.domain_patterns]
         ),
         extras=pl.lit(combinations).gather(mask),
+        signal_parts=tuple(signal_parts),
+        voice=voice,
+        supporting=supporting,
         results={
             "brand_matches": pl.when(exception).then(EMPTY_LIST).otherwise(all_matches),
             "brand_confidence": pl.when(exception).then(0.0).otherwise(confidence),
@@ -435,6 +596,11 @@ def _compiled(rules: BrandRules) -> _CompiledBrand:
             "brand_exception": exception,
         },
     )
+
+
+def _keyword_signal(key: str, signal: KeywordSignal, haystack: pl.Expr) -> pl.Expr:
+    named = [(f"signal:{key}:{keyword}", keyword) for keyword in signal.keywords]
+    return unique_in_order(keyword_matches(haystack, named, word_boundaries=True))
 
 
 def _host_matches(host: pl.Expr, pattern: str, exceptions: tuple[str, ...]) -> pl.Expr:

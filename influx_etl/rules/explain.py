@@ -27,6 +27,7 @@ _KIND_LABELS = {
     "verification": "organisation verification",
     "ratio": "ratio heuristic",
     "blacklist": "org_handles_blacklist",
+    "signal": "profile signal",
 }
 _DECISIONS = {
     "kept": "KEPT: big enough, not an organisation, not excluded by the risk rules",
@@ -141,6 +142,10 @@ def _brand_lines(outcome: Mapping[str, Any], rules: BrandRules | None) -> list[s
     for match in matches:
         kind = match.split(":", 1)[0]
         label = _KIND_LABELS.get(kind, kind)
+        if kind == "signal":
+            # each profile signal is a kind of its own ("signal:person_name")
+            kind = ":".join(match.split(":")[:2])
+            label = f"profile signal {kind.split(':')[1]}"
         weight = match_weight(match, rules)
         if kind == "blacklist":
             lines.append(f"  {match:<48} always flags ({label})")
@@ -151,8 +156,9 @@ def _brand_lines(outcome: Mapping[str, Any], rules: BrandRules | None) -> list[s
         else:
             counted.add(kind)
             total += weight
-            lines.append(f"  {match:<48} +{_weight(weight)} ({label})")
+            lines.append(f"  {match:<48} {weight:+g} ({label})")
     total = round(total, 9)
+    total = max(total, 0.0)  # the stage's confidence never goes below 0
     if confidence is not None and abs(total - confidence) > 1e-9:
         lines.append(
             f"  note: the weights of {rules.source} add up to {_weight(total)}, the run stored "
@@ -160,6 +166,11 @@ def _brand_lines(outcome: Mapping[str, Any], rules: BrandRules | None) -> list[s
         )
     if "ratio" in counted and RATIO_WEIGHT:
         lines.append("  (ratio heuristics never flag on their own)")
+    if any(kind.startswith("signal:") for kind in counted):
+        lines.append(
+            "  (signals of an individual lower the confidence but never keep an account the "
+            "blacklist or organisation verification flags)"
+        )
     return lines
 
 

@@ -13,6 +13,21 @@ Conventions shared by both files:
 - A mapping that repeats a key is an error: YAML would otherwise keep the last one silently, and a
   curator who adds a second ``spam:`` section would lose the first.
 - Keywords must be non-empty strings; a bare YAML number (``- 1488``) must be quoted.
+
+The brand file's optional ``profile_signals`` section (absent from the original project's file,
+which therefore loads and applies as before) holds typed signals, each with its ``weight`` (a
+number, negative for the signals that speak for an individual); how they apply is in
+:mod:`influx_etl.rules.brand`:
+
+- ``person_name``: ``min_count`` (whole number): the display name starts with a first name given
+  to at least that many babies in the first-name lexicon (:mod:`influx_etl.rules._names`).
+- ``own_account``: ``phrases`` ("official account of"...) followed in the bio by a person's name.
+- ``plural_voice``, ``singular_voice``, ``software``, ``publication``, ``organisation_name``:
+  ``keywords`` (word-boundary matches; ``organisation_name`` on the display name and handle, the
+  others on the bio).
+
+A risk category may hold ``org_handle_words``: words that make a handle look like an
+organisation's (``team``, ``esports``...), for the display-name/handle mismatch rule.
 """
 
 from __future__ import annotations
@@ -31,11 +46,16 @@ from influx_etl.errors import ConfigError, RulesError
 from influx_etl.yaml_files import UniqueKeyLoader
 
 __all__ = [
+    "KEYWORD_SIGNALS",
     "BrandRules",
     "ConfidenceWeights",
     "DomainPattern",
     "KeywordCategory",
+    "KeywordSignal",
+    "OwnAccountSignal",
+    "PersonNameSignal",
     "ProcessingRules",
+    "ProfileSignals",
     "RatioHeuristics",
     "RiskCategory",
     "RiskRules",
@@ -96,6 +116,64 @@ class ConfidenceWeights:
 
 
 @dataclass(frozen=True)
+class KeywordSignal:
+    """A profile signal made of keywords (word-boundary matches) and its confidence weight."""
+
+    keywords: tuple[str, ...]
+    weight: float
+
+
+@dataclass(frozen=True)
+class PersonNameSignal:
+    """The display name reads as a person's: it starts with a first name of the lexicon given to
+    at least ``min_count`` babies."""
+
+    min_count: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class OwnAccountSignal:
+    """ "Official account of <first name> <name>": an individual's own account."""
+
+    phrases: tuple[str, ...]
+    weight: float
+
+
+KEYWORD_SIGNALS = (
+    "organisation_name",
+    "software",
+    "publication",
+    "plural_voice",
+    "singular_voice",
+)
+"""The keyword signals of ``profile_signals``, in the order their matches are listed."""
+
+
+@dataclass(frozen=True)
+class ProfileSignals:
+    """The ``profile_signals`` section of the brand file; a signal left out is not applied."""
+
+    person_name: PersonNameSignal | None = None
+    own_account: OwnAccountSignal | None = None
+    organisation_name: KeywordSignal | None = None
+    software: KeywordSignal | None = None
+    publication: KeywordSignal | None = None
+    plural_voice: KeywordSignal | None = None
+    singular_voice: KeywordSignal | None = None
+
+    def keyword_signals(self) -> tuple[tuple[str, KeywordSignal], ...]:
+        """The keyword signals present, in :data:`KEYWORD_SIGNALS` order."""
+        found = ((key, getattr(self, key)) for key in KEYWORD_SIGNALS)
+        return tuple((key, signal) for key, signal in found if signal is not None)
+
+    def weight(self, key: str) -> float | None:
+        """The weight of the signal ``key``; None when it is not in the file."""
+        signal = getattr(self, key, None)
+        return None if signal is None else float(signal.weight)
+
+
+@dataclass(frozen=True)
 class BrandRules:
     name_keywords: tuple[KeywordCategory, ...]
     bio_keywords: tuple[KeywordCategory, ...]
@@ -109,6 +187,7 @@ class BrandRules:
     updated: str | None = None
     source: str = field(default="<memory>", compare=False)
     """The file the rules came from, for messages; not part of the rules' identity."""
+    profile_signals: ProfileSignals = ProfileSignals()
 
 
 @dataclass(frozen=True)
@@ -126,6 +205,9 @@ class RiskCategory:
     domain_patterns: tuple[str, ...] = ()
     excessive_hashtags: int | None = None
     note: str | None = None
+    org_handle_words: tuple[str, ...] = ()
+    """Words (of the handle's words) that make a handle look like an organisation's: with one
+    of them and a display name sharing no word with the handle, the category matches."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +361,15 @@ class _Checker:
             self.fail(key, f"expected true or false, got {_describe(value)}")
         return value
 
+    def signed_number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(
+                key,
+                f"expected a number (negative for a signal of an individual), got "
+                f"{_describe(value)}",
+            )
+        return float(value)
+
     def number(self, value: Any, key: str, *, positive: bool = False) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(key, f"expected a number, got {_describe(value)}")
@@ -330,7 +421,14 @@ _BRAND_KEYS = (
     "org_handles_blacklist",
     "exceptions",
     "confidence_weights",
+    "profile_signals",
 )
+_SIGNAL_KEYS = ("person_name", "own_account", *KEYWORD_SIGNALS)
+_SIGNAL_FIELDS = {
+    "person_name": ("min_count", "weight"),
+    "own_account": ("phrases", "weight"),
+    **{key: ("keywords", "weight") for key in KEYWORD_SIGNALS},
+}
 _DOMAIN_PATTERN_KEYS = ("pattern", "reason", "exceptions")
 _VERIFICATION_KEYS = ("flag_org_verification",)
 _RATIO_KEYS = ("high_ratio_threshold", "zero_following_flag")
@@ -431,7 +529,40 @@ def load_brand_rules(path: Path | str) -> BrandRules:
         version=check.label(top.get("version"), "version"),
         updated=check.label(top.get("updated"), "updated"),
         source=str(path),
+        profile_signals=_profile_signals(check, top.get("profile_signals")),
     )
+
+
+def _profile_signals(check: _Checker, value: Any) -> ProfileSignals:
+    section = check.mapping(value, "profile_signals")
+    check.known_keys(section, "profile_signals", _SIGNAL_KEYS)
+    signals: dict[str, Any] = {}
+    for key, entry in section.items():
+        where = f"profile_signals.{key}"
+        item = check.mapping(entry, where, empty_ok=False)
+        fields = _SIGNAL_FIELDS[key]
+        check.known_keys(item, where, fields)
+        for name in fields:
+            if name not in item:
+                check.fail(f"{where}.{name}", f"required: {', '.join(fields)}")
+        weight = check.signed_number(item["weight"], f"{where}.weight")
+        if key == "person_name":
+            signals[key] = PersonNameSignal(
+                check.count(item["min_count"], f"{where}.min_count"), weight
+            )
+            continue
+        words_key = fields[0]
+        words = tuple(
+            word.lower() for word in check.text_list(item[words_key], f"{where}.{words_key}")
+        )
+        if not words:
+            check.fail(f"{where}.{words_key}", "expected at least one entry")
+        signals[key] = (
+            OwnAccountSignal(words, weight)
+            if key == "own_account"
+            else KeywordSignal(words, weight)
+        )
+    return ProfileSignals(**signals)
 
 
 def _handles(check: _Checker, value: Any, key: str) -> tuple[str, ...]:
@@ -457,6 +588,7 @@ _RISK_CATEGORY_KEYS = (
     "severity",
     "auto_exclude",
     "note",
+    "org_handle_words",
 )
 _PROCESSING_KEYS = ("multi_flag_threshold", "verified_legacy_override", "log_flagged")
 _SEVERITIES = tuple(severity.value for severity in Severity)
@@ -544,4 +676,8 @@ def _risk_category(check: _Checker, key: str, section: Mapping[str, Any]) -> Ris
         if hashtags is None
         else check.count(hashtags, f"{key}.excessive_hashtags"),
         note=check.optional_text(section.get("note"), f"{key}.note"),
+        org_handle_words=tuple(
+            word.lower()
+            for word in check.text_list(section.get("org_handle_words"), f"{key}.org_handle_words")
+        ),
     )

@@ -18,6 +18,11 @@ reports its ``flag_name``. Rule names in ``risk_matches`` are ``risk:<category>:
   ``_text.bio_links``).
 - ``excessive_hashtags: N`` (kind ``hashtags``): the ``name`` holds N or more hashtags (``#``
   followed by a letter, digit or underscore).
+- ``org_handle_words`` (kind ``handle_mismatch``, ``risk:<category>:handle_mismatch:<word>``):
+  one of the words of the username (``team_dignitas`` → ``team dignitas``, word-boundary match)
+  is one of these, and the display name shares no word with the handle: no run of three or more
+  letters or digits of the lower-case name occurs in the lower-case username. A handle that reads
+  as an organisation's under someone else's name: a squat, a parody, or a handle given up.
 - ``flag_name``: what ``risk_flags`` reports; ``severity`` decides the override below; ``note``
   is documentation.
 - ``auto_exclude: true``: a match of the category excludes the author.
@@ -36,8 +41,8 @@ reports its ``flag_name``. Rule names in ``risk_matches`` are ``risk:<category>:
 Outputs:
 
 - ``risk_matches``: in the order bio keywords, name keywords, then each category's name patterns,
-  emoji patterns and hashtag rule (categories in file order), then domain patterns, then the
-  review marker; keywords in the order they occur in the text; no repeats.
+  emoji patterns and hashtag rule (categories in file order), then domain patterns, then handle
+  mismatches, then the review marker; keywords in the order they occur in the text; no repeats.
 - ``risk_flags``: the matched categories' flag names, unique and sorted.
 - ``risk_excluded``: a matched category has ``auto_exclude: true``, or ``risk_flags`` holds at
   least ``multi_flag_threshold`` flags; never under the legacy override.
@@ -74,10 +79,12 @@ from influx_etl.rules._stage import (
 from influx_etl.rules._text import (
     EMPTY_LIST,
     any_pattern,
+    keyword_alternation,
     keyword_matches,
     may_name,
     name_haystack,
     name_prefilter_literals,
+    username_words,
 )
 from influx_etl.rules.models import RiskRules, Severity
 
@@ -102,6 +109,9 @@ _T = "__risk_"
 _INPUTS = ("outcome", "username", "name", "description", "url", "urls", "verified", "verified_type")
 _BIO_HIT, _NAME_HIT = f"{_T}bio_hit", f"{_T}name_hit"
 _PATTERN_HIT, _LINK_HIT = f"{_T}pattern_hit", f"{_T}link_hit"
+_SQUAT_HIT, _SHARED_WORD, _TOKEN = f"{_T}squat_hit", f"{_T}shared_word", f"{_T}token"
+NAME_WORD = r"[\p{L}\p{N}]{3,}"
+"""A word of the display name, for the handle mismatch rule: three or more letters or digits."""
 _MATCHES, _MATCH = f"{_T}matches", f"{_T}match"
 _MAX_FLAG_TABLE_BITS = 12
 
@@ -125,6 +135,9 @@ class _CompiledRisk:
     patterns: pl.Expr
     domain_tests: tuple[tuple[str, pl.Expr], ...]
     flag_tests: dict[str, pl.Expr]
+    mismatches: pl.Expr | None
+    """The handle mismatch rules' names (a list), on rows whose name shares no word with the
+    handle; None when no category has ``org_handle_words``."""
     results: dict[str, pl.Expr]
     defaults: dict[str, pl.Expr]
     inputs: tuple[str, ...] = _INPUTS
@@ -144,7 +157,31 @@ class _CompiledRisk:
                 pl.col("urls"),
             )
             parts.append(link_matches(links, self.domain_tests, _MATCH))
+        if self.mismatches is not None:
+            parts.append(self._mismatched(rows))
         return [frame.explode(_MATCH).drop_nulls(_MATCH) for frame in parts]
+
+    def _mismatched(self, rows: pl.DataFrame) -> pl.LazyFrame:
+        """The handle mismatch part: rows whose handle holds an organisation word and whose
+        display name shares no word with the handle (one row per name word, then folded)."""
+        assert self.mismatches is not None
+        picked = rows.lazy().filter(FOUND & pl.col(_SQUAT_HIT))
+        tokens = picked.select(
+            ROW, LOWER_USERNAME, pl.col(LOWER_NAME).str.extract_all(NAME_WORD).alias(_TOKEN)
+        ).explode(_TOKEN)
+        shared = tokens.group_by(ROW).agg(
+            pl.col(LOWER_USERNAME)
+            .str.contains(pl.col(_TOKEN), literal=True)
+            .fill_null(False)
+            .any()
+            .alias(_SHARED_WORD)
+        )
+        unshared = picked.join(shared, on=ROW, how="left").filter(
+            ~pl.col(_SHARED_WORD).fill_null(False)
+        )
+        return unshared.select(ROW, self.mismatches.alias(_MATCH)).filter(
+            pl.col(_MATCH).list.len() > 0
+        )
 
     def detailed(self, rows: pl.DataFrame, parts: list[pl.DataFrame]) -> pl.LazyFrame:
         # one group per matched row: the rules in part order (bio, name, patterns, domain), no
@@ -183,6 +220,8 @@ def _compiled(rules: RiskRules) -> _CompiledRisk:
     name_patterns = [pattern for category in categories for pattern in category.name_patterns]
     emoji_patterns = [pattern for category in categories for pattern in category.emoji_patterns]
     counts_hashtags = any(category.excessive_hashtags is not None for category in categories)
+    squatted = [category for category in categories if category.org_handle_words]
+    handle_words = username_words(username).str.to_lowercase()
 
     # -- every row
     bio_literals = sorted({keyword.lower() for _, keyword in named_bio_keywords})
@@ -213,6 +252,13 @@ def _compiled(rules: RiskRules) -> _CompiledRisk:
             if any(category.domain_patterns for category in categories)
             else pl.lit(False)
         ),
+        _SQUAT_HIT: (
+            pl.col(LOWER_USERNAME)
+            .str.contains_any(sorted({w for c in squatted for w in c.org_handle_words}))
+            .fill_null(False)
+            if squatted
+            else pl.lit(False)
+        ),
     }
     # -- the parts
     bio = keyword_matches(lower_bio, named_bio_keywords, word_boundaries=False)
@@ -239,6 +285,17 @@ def _compiled(rules: RiskRules) -> _CompiledRisk:
             matched = (name.str.count_matches(HASHTAG) >= limit).fill_null(False)
             pattern_hits.append(pl.when(matched).then(pl.lit(f"{prefix}:hashtags:{limit}")))
     patterns = pl.concat_list(pattern_hits).list.drop_nulls() if pattern_hits else EMPTY_LIST
+    mismatches = (
+        pl.concat_list(
+            pl.lit(f"risk:{category.key}:handle_mismatch:")
+            + handle_words.str.extract(
+                f"({keyword_alternation(category.org_handle_words, word_boundaries=True)})", 1
+            )
+            for category in squatted
+        ).list.drop_nulls()
+        if squatted
+        else None
+    )
     domain_tests = tuple(
         (
             f"risk:{category.key}:domain:{pattern}",
@@ -257,6 +314,7 @@ def _compiled(rules: RiskRules) -> _CompiledRisk:
             *(f"risk:{category.key}:name_pattern:{pattern}" for pattern in category.name_patterns),
             *(f"risk:{category.key}:emoji:{pattern}" for pattern in category.emoji_patterns),
             *(f"risk:{category.key}:domain:{pattern}" for pattern in category.domain_patterns),
+            *(f"risk:{category.key}:handle_mismatch:{word}" for word in category.org_handle_words),
             *(
                 [f"risk:{category.key}:hashtags:{category.excessive_hashtags}"]
                 if category.excessive_hashtags is not None
@@ -332,6 +390,7 @@ def _compiled(rules: RiskRules) -> _CompiledRisk:
         patterns=patterns,
         domain_tests=domain_tests,
         flag_tests=flag_tests,
+        mismatches=mismatches,
         results={
             "risk_matches": pl.when(override)
             .then(pl.concat_list(matched_names, pl.lit(LEGACY_OVERRIDE_MATCH)))

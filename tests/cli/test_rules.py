@@ -14,6 +14,7 @@ import pytest
 from influx_etl.apisim import ApiServerConfig, start_server
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles
 from influx_etl.pipeline import run_harvest
+from influx_etl.qa import record_verdicts
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 
@@ -100,7 +101,8 @@ def test_explain_a_brand(data_dir: Path) -> None:
     assert lines["bio_kw:organizational:the official account"] == "+0.4 (bio keyword)"
     assert lines["verification:business"] == "+1 (organisation verification)"
     assert lines["ratio:high_ratio"] == "+0.3 (ratio heuristic)"  # 1,125 followers per followed
-    assert "confidence 2.3 vs flag_threshold 0.7 → organisation (is_org), official" in out
+    assert lines["signal:publication:news"] == "+0.5 (profile signal publication)"
+    assert "confidence 2.8 vs flag_threshold 0.7 → organisation (is_org), official" in out
     assert "decision:   brand — DROPPED" in out
     assert f"brand rules: {data_dir.parent / 'rules' / BRAND_RULES.name}\n" in out
 
@@ -180,12 +182,20 @@ def test_accuracy_compares_rule_sets(shared_real_users: Path, shared_compat_dir:
         str(shared_compat_dir),
     )
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    scores, kinds = result.stdout.split("\n\n")
+    rows = [line.split() for line in scores.splitlines()[1:]]
     assert len(rows) == 12  # 2 rule sets x 2 decisions x (tune, holdout, all)
-    own_brand_tune = next(
-        r for r in rows if r[0] == str(BRAND_RULES.parent) and r[1:3] == ["brand", "tune"]
-    )
-    assert own_brand_tune[-2:] == ["1.000", "0.750"]
+    own = {tuple(r[1:3]): r for r in rows if r[0] == str(BRAND_RULES.parent)}
+    # n pos TP FP FN TN precision [low, high] recall [low, high]
+    n, positives, tp, fp, fn, tn = (int(value) for value in own["brand", "holdout"][3:9])
+    assert n == positives + fp + tn and positives == tp + fn
+    precision, recall = float(own["brand", "holdout"][9]), float(own["brand", "holdout"][12])
+    assert precision >= 0.95 and recall >= 0.90
+    low, high = (float(v.strip("[],")) for v in own["brand", "holdout"][13:15])
+    assert low < recall <= high
+    kind_rows = [line.split() for line in kinds.splitlines()[1:]]
+    own_kinds = {r[3]: r[4:] for r in kind_rows if r[0] == str(BRAND_RULES.parent)}
+    assert "signal:person_name" in own_kinds and "name_kw" in own_kinds
 
 
 def test_explain_says_when_a_rules_file_changed_since_the_run(data_dir: Path) -> None:
@@ -198,3 +208,20 @@ def test_explain_says_when_a_rules_file_changed_since_the_run(data_dir: Path) ->
         risk_copy.write_text(original, "utf-8")
     assert f"risk rules: {risk_copy} (changed since the run" in result.stdout
     assert "brand rules:" in result.stdout and "brand_heuristics.yml (changed" not in result.stdout
+
+
+def test_accuracy_against_the_recorded_qa_verdicts(data_dir: Path, tmp_path: Path) -> None:
+    missing = _rules("accuracy", "--verdicts", "--data-dir", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "no dataset at" in missing.stderr
+    dataset = OutputPaths(data_dir=data_dir).synthetic_dataset  # the embedded server's
+    review = tmp_path / "review.csv"
+    # a curator judged the kept author a brand (a rule that missed) and was unsure of nothing else
+    review.write_text("handle,verdict,note\nAdaLovelace,brand,a museum's account\n", "utf-8")
+    record_verdicts(dataset, review, "2026-01-01T00:00:00Z")
+    result = _rules("accuracy", "--verdicts", "--data-dir", str(data_dir), "--dataset", "synthetic")
+    assert result.returncode == 0, result.stderr
+    assert "QA verdicts of" in result.stdout and "1 authors" in result.stdout
+    rows = [line.split() for line in result.stdout.split("\n\n")[0].splitlines()[2:]]
+    brand = next(r for r in rows if r[1:3] == ["brand", "verdicts"])
+    # n pos TP FP FN TN: the one brand verdict is a false negative of the current rules
+    assert brand[3:9] == ["1", "1", "0", "0", "1", "0"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from influx_etl.rules import BrandRules, RiskRules, Severity
+from influx_etl.rules._names import first_names
 
 RATIO_WEIGHT = 0.3
 OFFICIAL_NAME_CATEGORIES = {"official_indicators", "chinese_official"}
@@ -47,10 +48,15 @@ NOT_DOMAIN = {
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 USERINFO = re.compile(r"[^/?#@\s]*@")
 HASHTAG = re.compile(r"#\w")
+FIRST_NAME = re.compile(
+    r"^[\W\d_]*(?:(?:dr|prof|mr|mrs|ms|sir|dame)\.?\s+)?([^\W\d_]{2,})(?:[\s.,'’]|$)"
+)
+NAME_WORD = re.compile(r"[^\W_]{3,}")
 
 
 def python_regex(pattern: str) -> str:
     """A Rust-syntax pattern in Python's syntax (``\\x{FE0F}`` → ``\\uFE0F``)."""
+    pattern = pattern.replace(r"\p{L}", r"[^\W\d_]")
     return re.sub(r"\\x\{([0-9A-Fa-f]+)\}", lambda m: f"\\U{int(m.group(1), 16):08x}", pattern)
 
 
@@ -61,8 +67,9 @@ def _spaced_word_char(char: str) -> bool:
 
 
 def word_pattern(keyword: str) -> re.Pattern[str]:
-    left = r"\b" if _spaced_word_char(keyword[0]) else ""
-    right = r"\b" if _spaced_word_char(keyword[-1]) else ""
+    # a boundary as the Rust engine sees it: combining marks are word characters there
+    left = r"(?<![\w\u0300-\u036f])" if _spaced_word_char(keyword[0]) else ""
+    right = r"(?![\w\u0300-\u036f])" if _spaced_word_char(keyword[-1]) else ""
     return re.compile(left + re.escape(keyword) + right)
 
 
@@ -172,6 +179,64 @@ class ReferenceBrand:
         ]
         self.blacklist = {handle.lower() for handle in rules.org_handles_blacklist}
         self.exceptions = {handle.lower() for handle in rules.exceptions}
+        signals = rules.profile_signals
+        self.keyword_signals = [
+            (key, signal.weight, [(word, word_pattern(word)) for word in signal.keywords])
+            for key, signal in signals.keyword_signals()
+        ]
+        self.person_name = signals.person_name
+        self.own_account = signals.own_account
+        count = signals.person_name.min_count if signals.person_name else 1
+        self.first_names = (
+            set(first_names(count)) if signals.person_name or signals.own_account else set()
+        )
+
+    def _signals(
+        self, profile: Mapping[str, Any], haystack: str
+    ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """(primary, supporting) profile signals: signal key → its matches."""
+        bio = (profile["description"] or "").lower()
+        primary: dict[str, set[str]] = {}
+        supporting: dict[str, set[str]] = {}
+        voice_words: list[tuple[str, str, re.Pattern[str]]] = []
+        for key, _, patterns in self.keyword_signals:
+            if key in ("plural_voice", "singular_voice"):
+                voice_words.extend((key, word, pattern) for word, pattern in patterns)
+                continue
+            text = haystack if key == "organisation_name" else bio
+            primary[key] = {
+                f"signal:{key}:{word}" for word, pattern in patterns if pattern.search(text)
+            }
+        # the voice is that of the first first-person word (leftmost, then longest; plural first)
+        order = {"plural_voice": 0, "singular_voice": 1}
+        hits = [
+            (found.start(), -len(word), order[key], key, word)
+            for key, word, pattern in voice_words
+            if (found := pattern.search(bio)) is not None
+        ]
+        if hits:
+            _, _, _, key, word = min(hits)
+            supporting[key] = {f"signal:{key}:{word}"}
+        name = (profile["name"] or "").lower()
+        first = FIRST_NAME.match(name) if profile["name"] is not None else None
+        if (
+            self.person_name is not None
+            and first is not None
+            and first.group(1) in self.first_names
+            and not primary.get("organisation_name")
+        ):
+            supporting["person_name"] = {f"signal:person_name:{first.group(1)}"}
+        if self.own_account is not None:
+            phrases = "|".join(re.escape(phrase) for phrase in self.own_account.phrases)
+            owner = re.search(rf"({phrases})\s+([^\W\d_]{{2,}})\s+[^\W\d_]", bio)
+            if owner and owner.group(2) in self.first_names:
+                supporting["own_account"] = {f"signal:own_account:{owner.group(1)}"}
+        return primary, supporting
+
+    def signal_weight(self, key: str) -> float:
+        weight = self.rules.profile_signals.weight(key)
+        assert weight is not None
+        return weight
 
     def __call__(self, profile: Mapping[str, Any]) -> BrandResult | None:
         if profile["outcome"] != "found":
@@ -232,22 +297,50 @@ class ReferenceBrand:
         if ratio.zero_following_flag and following == 0:
             ratio_matches.add("ratio:zero_following")
         blacklisted = username in self.blacklist
-        confidence = round(
-            (weights.name_keyword_match if name_matches else 0.0)
-            + (weights.bio_keyword_match if bio_matches else 0.0)
-            + (weights.domain_match if domain_matches else 0.0)
-            + (weights.org_verification if verification else 0.0)
-            + (RATIO_WEIGHT if ratio_matches else 0.0),
-            9,
+        primary, supporting = self._signals(profile, haystack)
+        candidate = bool(
+            name_matches
+            or bio_matches
+            or domain_matches
+            or verification
+            or blacklisted
+            or ratio_matches
+            or any(primary.values())
         )
-        signal = bool(name_matches or bio_matches or domain_matches or verification)
-        is_org = blacklisted or (confidence >= weights.flag_threshold and signal)
+        signal_matches = {
+            key: found
+            for key, found in (*primary.items(), *(supporting.items() if candidate else ()))
+            if found
+        }
+        confidence = max(
+            0.0,
+            round(
+                (weights.name_keyword_match if name_matches else 0.0)
+                + (weights.bio_keyword_match if bio_matches else 0.0)
+                + (weights.domain_match if domain_matches else 0.0)
+                + (weights.org_verification if verification else 0.0)
+                + (RATIO_WEIGHT if ratio_matches else 0.0)
+                + sum(self.signal_weight(key) for key in signal_matches),
+                9,
+            ),
+        )
+        signal = bool(
+            name_matches
+            or bio_matches
+            or domain_matches
+            or verification
+            or any(found and self.signal_weight(key) > 0 for key, found in primary.items())
+        )
+        verified_flags = bool(verification) and weights.org_verification >= weights.flag_threshold
+        is_org = blacklisted or verified_flags or (confidence >= weights.flag_threshold and signal)
         official = (
             any(m.split(":")[1] in OFFICIAL_NAME_CATEGORIES for m in name_matches)
             or any(m.split(":")[1] in OFFICIAL_BIO_CATEGORIES for m in bio_matches)
             or verification == "verification:government"
         )
         matches = name_matches | bio_matches | domain_matches | ratio_matches
+        for found in signal_matches.values():
+            matches |= found
         if verification:
             matches.add(verification)
         if blacklisted:
@@ -303,6 +396,12 @@ class ReferenceRisk:
             limit = category.excessive_hashtags
             if limit is not None and name is not None and len(HASHTAG.findall(name)) >= limit:
                 found.add(f"{prefix}:hashtags:{limit}")
+            word = org_handle_word(category.org_handle_words, username or "")
+            lower_username = (username or "").lower()
+            if word is not None and not any(
+                token in lower_username for token in NAME_WORD.findall((name or "").lower())
+            ):
+                found.add(f"{prefix}:handle_mismatch:{word}")
             if found:
                 matches |= found
                 matched_categories.append(category)
@@ -323,6 +422,17 @@ class ReferenceRisk:
             )
         excluded = bool(excluding) or (threshold is not None and len(flags) >= threshold)
         return RiskResult(frozenset(matches), flags, excluded, excluding, threshold)
+
+
+def org_handle_word(words: tuple[str, ...], username: str) -> str | None:
+    """The first of ``words`` among the words of ``username`` (leftmost, then longest)."""
+    text = username_words(username).lower()
+    hits = [
+        (found.start(), -len(word), word)
+        for word in words
+        if (found := word_pattern(word).search(text)) is not None
+    ]
+    return min(hits)[2] if hits else None
 
 
 def evaluate(

@@ -18,11 +18,13 @@ from influx_etl.errors import ConfigError
 from influx_etl.rules import BrandRules, RiskRules
 from influx_etl.rules.accuracy import (
     Score,
+    kind_contributions,
     labelled_decisions,
     load_labels,
     population_profiles,
     scores,
     split_of,
+    wilson,
 )
 from tests.rules.conftest import OWN_BRAND
 
@@ -30,9 +32,9 @@ LABELS = Path(__file__).with_name("labels.csv")
 
 REACHED = {
     # (decision, split): (true positives, false positives, false negatives) of lists/rules
-    ("brand", "tune"): (18, 0, 6),
-    ("brand", "holdout"): (4, 0, 6),
-    ("risk", "tune"): (1, 1, 0),
+    ("brand", "tune"): (20, 0, 4),
+    ("brand", "holdout"): (9, 0, 1),
+    ("risk", "tune"): (1, 0, 0),
     ("risk", "holdout"): (0, 0, 0),
 }
 ORIGINAL = {
@@ -133,10 +135,13 @@ def test_the_own_rules_keep_the_figures_they_reached(
         assert score.true_positives >= tp, key
         assert score.false_positives <= fp, key
         assert score.false_negatives <= fn, key
-    assert measured["brand", "tune"].precision == 1.0
-    assert measured["brand", "tune"].recall == pytest.approx(0.75)
-    assert measured["brand", "holdout"].precision == 1.0
-    assert measured["brand", "holdout"].recall == pytest.approx(0.4)
+    # the bar of the held-out part: precision >= 0.95, recall >= 0.90, no risk false alarm
+    holdout = measured["brand", "holdout"]
+    assert holdout.precision is not None and holdout.precision >= 0.95
+    assert holdout.recall is not None and holdout.recall >= 0.90
+    assert (
+        measured["risk", "tune"].false_positives == measured["risk", "holdout"].false_positives == 0
+    )
 
 
 def test_the_own_rules_do_better_than_the_originals_on_both_parts(
@@ -165,3 +170,44 @@ def test_the_own_rules_do_better_than_the_originals_on_both_parts(
     for split in ("tune", "holdout"):
         assert own["brand", split].true_positives > original["brand", split].true_positives
     assert own["risk", "tune"].false_positives < original["risk", "tune"].false_positives
+
+
+def test_wilson_intervals_hold_the_share_and_narrow_with_more_trials() -> None:
+    assert wilson(0, 0) is None
+    low, high = wilson(9, 10) or (0.0, 0.0)
+    assert low < 0.9 < high <= 1.0
+    wide, narrow = wilson(5, 10), wilson(500, 1000)
+    assert wide is not None and narrow is not None
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    # a perfect score still has a lower bound below 1
+    perfect = wilson(10, 10)
+    assert perfect is not None and perfect[0] < 1.0 and perfect[1] == pytest.approx(1.0)
+    # the textbook value: 8 of 10 -> [0.490, 0.943]
+    assert wilson(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+
+
+def test_each_rule_kind_is_counted_in_the_decisions_it_took_part_in() -> None:
+    decided = pl.DataFrame(
+        {
+            "handle": ["org", "person", "missed", "risky"],
+            "split": ["tune", "tune", "holdout", "tune"],
+            "is_brand": [1, 0, 1, 0],
+            "is_risky": [0, 0, 0, 1],
+            "is_org": [True, True, False, False],
+            "risk_excluded": [False, False, False, True],
+            "brand_matches": [
+                ["name_kw:a:x", "name_kw:b:y", "signal:software:sdk"],
+                ["bio_kw:a:z", "signal:person_name:jane"],
+                ["signal:person_name:ann"],
+                [],
+            ],
+            "risk_matches": [[], [], [], ["risk:spam:bio:follow back"]],
+        }
+    )
+    table = kind_contributions(decided).filter(pl.col("split") == "all")
+    counts = {(r["decision"], r["kind"]): (r["tp"], r["fp"], r["fn"]) for r in table.to_dicts()}
+    assert counts["brand", "name_kw"] == (1, 0, 0)  # two name keywords, one decision
+    assert counts["brand", "signal:software"] == (1, 0, 0)
+    assert counts["brand", "bio_kw"] == (0, 1, 0)
+    assert counts["brand", "signal:person_name"] == (0, 1, 1)
+    assert counts["risk", "risk:spam:bio"] == (1, 0, 0)

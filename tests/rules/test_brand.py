@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from influx_etl.rules import (
     brand_flagged,
     match_weight,
 )
+from influx_etl.rules.models import ProfileSignals
 from tests.factories import load_users, profiles_frame
 from tests.rules.profiles import not_found, profiles, row, user
 
@@ -161,12 +163,13 @@ def test_a_team_player_is_not_an_official_team(brand_rules: BrandRules) -> None:
 
 
 def test_inc_as_a_nickname_on_a_personal_account(brand_rules: BrandRules) -> None:
+    # (not a first name: the person_name signal would speak for an individual on its own)
     personal = user(
-        "johndoe", name="John Doe Inc", description="Managed by my agent", verified_type="blue"
+        "acmeinc", name="Acme Inc", description="Managed by the Acme crew", verified_type="blue"
     )
     company = {**personal, "username": "doeinc", "verified_type": "none"}
     flagged = brand_flagged(profiles(personal, company), brand_rules)
-    john, doe_inc = row(flagged, "johndoe"), row(flagged, "doeinc")
+    john, doe_inc = row(flagged, "acmeinc"), row(flagged, "doeinc")
     assert "name_kw:corporate_indicators:inc" not in john["brand_matches"]
     assert not john["is_org"]
     # the same profile without a personal verification reads as a company
@@ -437,10 +440,89 @@ def test_the_own_bio_keywords_tell_a_pointer_to_another_account_from_an_official
     own, original = brand_flagged(frame, brand_rules), brand_flagged(frame, original_brand_rules)
     assert row(own, "founder")["brand_matches"] == []
     assert row(original, "founder")["brand_matches"] == ["bio_kw:organizational:official account"]
-    assert row(own, "numpy")["brand_matches"] == ["bio_kw:organizational:official account of"]
+    assert row(own, "numpy")["brand_matches"][0] == "bio_kw:organizational:official account of"
 
 
 @pytest.mark.parametrize("verified_type", ["Business", "GOVERNMENT"])
 def test_organisation_verification_in_any_case(brand_rules: BrandRules, verified_type: str) -> None:
     flagged = brand_flagged(profiles(user("x", verified_type=verified_type)), brand_rules)
     assert flagged.row(0, named=True)["brand_matches"] == [f"verification:{verified_type.lower()}"]
+
+
+def test_a_person_name_lowers_the_confidence_of_text_matches(brand_rules: BrandRules) -> None:
+    bio = "An AI newsletter with our picks"
+    frame = profiles(
+        user("janedoe", name="Jane Doe", description=bio),
+        user("ainews", name="AI Weekly", description=bio),
+    )
+    flagged = brand_flagged(frame, brand_rules)
+    jane, weekly = row(flagged, "janedoe"), row(flagged, "ainews")
+    assert "signal:person_name:jane" in jane["brand_matches"]
+    assert jane["brand_confidence"] < weekly["brand_confidence"]
+    assert weekly["is_org"] and not jane["is_org"]
+
+
+def test_a_person_name_never_keeps_a_verified_business_or_a_blacklisted_handle(
+    brand_rules: BrandRules,
+) -> None:
+    frame = profiles(
+        user("acme", name="Michael Smith", description="I post news", verified_type="business"),
+        user("github", name="Michael Smith", description="my own account"),
+    )
+    flagged = brand_flagged(frame, brand_rules)
+    assert row(flagged, "acme")["is_org"] and row(flagged, "github")["is_org"]
+
+
+def test_official_account_of_a_person_is_an_individual(brand_rules: BrandRules) -> None:
+    frame = profiles(
+        user("janedoe", name="Jane Doe", description="Official account of Jane Doe, founder of X"),
+        user("numpy_team", name="NumPy", description="Official account of NumPy. Announcements."),
+    )
+    flagged = brand_flagged(frame, brand_rules)
+    jane = row(flagged, "janedoe")
+    assert "signal:own_account:official account of" in jane["brand_matches"]
+    assert not jane["is_org"]
+    assert row(flagged, "numpy_team")["is_org"]
+
+
+@pytest.mark.parametrize(
+    ("username", "name", "description", "signal"),
+    [
+        (
+            "pylib",
+            "PyLib",
+            "Easy-to-use machine learning in Python. Join us: docs",
+            "software",
+        ),
+        ("tradepub", "Trade Weekly", "Serving the packaging industry with our news", "publication"),
+        ("nlpgroup", "Stanford NLP Group", "Computational linguists", "organisation_name"),
+    ],
+)
+def test_the_descriptions_of_software_publications_and_groups_flag(
+    brand_rules: BrandRules, username: str, name: str, description: str, signal: str
+) -> None:
+    flagged = brand_flagged(
+        profiles(user(username, name=name, description=description)), brand_rules
+    )
+    found = flagged.row(0, named=True)
+    assert any(match.startswith(f"signal:{signal}:") for match in found["brand_matches"])
+    assert found["is_org"]
+    # the original file has no such signal: the same profile is kept there
+    assert not any(
+        m.startswith("signal:")
+        for m in brand_flagged(
+            profiles(user(username, name=name, description=description)),
+            dataclasses.replace(brand_rules, profile_signals=ProfileSignals()),
+        )["brand_matches"][0]
+    )
+
+
+def test_the_bio_voice_tips_a_match_either_way(brand_rules: BrandRules) -> None:
+    frame = profiles(
+        user("svelte_x", name="Svelte X", description="Web apps for the rest of us"),
+        user("svelte_y", name="Svelte Y", description="I make web apps"),
+    )
+    flagged = brand_flagged(frame, brand_rules)
+    plural, singular = row(flagged, "svelte_x"), row(flagged, "svelte_y")
+    assert "signal:plural_voice:us" in plural["brand_matches"] and plural["is_org"]
+    assert "signal:singular_voice:i" in singular["brand_matches"] and not singular["is_org"]

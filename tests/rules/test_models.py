@@ -80,7 +80,8 @@ def test_the_own_files_report_the_same_flags_and_categories_as_the_originals(
     original_brand_rules: BrandRules,
     original_risk_rules: RiskRules,
 ) -> None:
-    assert risk_rules.flag_names == original_risk_rules.flag_names
+    # the own file adds flags (compromised, handle_squat), it drops none
+    assert original_risk_rules.flag_names <= risk_rules.flag_names
     assert [c.name for c in brand_rules.name_keywords] == [
         c.name for c in original_brand_rules.name_keywords
     ]
@@ -95,10 +96,12 @@ def test_the_own_files_keep_the_key_structure_of_the_originals(
 ) -> None:
     original = yaml.safe_load((shared_compat_dir / name).read_text("utf-8"))
     own = yaml.safe_load((OWN_BRAND.parent / name).read_text("utf-8"))
-    assert list(own) == list(original)
+    added = {"profile_signals", "handle_squat", "compromised"}  # the keys the originals lack
+    assert [key for key in own if key not in added] == list(original)
     for key, value in original.items():
         if isinstance(value, dict):
-            assert set(own[key]) == set(value), key
+            # a section may gain keys of the same file format (political.name_patterns)
+            assert set(value) <= set(own[key]), key
             for sub_key, sub_value in value.items():
                 assert type(own[key][sub_key]) is type(sub_value), f"{key}.{sub_key}"
         elif isinstance(value, list) and value and isinstance(value[0], dict):
@@ -350,7 +353,10 @@ def test_allowed_risk_flags_must_be_flags_of_the_file(risk_rules: RiskRules) -> 
         risk_rules.checked_allowed(["politics", "controversy"])
     message = str(caught.value)
     assert "unknown risk flag 'politics'" in message
-    assert "controversy, hate_speech, impersonation_risk, nsfw, political, scam, spam" in message
+    assert (
+        "compromised, controversy, handle_squat, hate_speech, impersonation_risk, nsfw, "
+        "political, scam, spam" in message
+    )
     assert str(OWN_RISK) in message
 
 
@@ -360,3 +366,42 @@ def test_a_misspelt_allowed_flag_fails_when_the_rules_are_loaded() -> None:
     )
     with pytest.raises(ConfigError, match="unknown risk flag 'nfsw'"):
         load_rulebook(config)
+
+
+@pytest.mark.parametrize(
+    ("signals", "key", "expected"),
+    [
+        ({"person_name": {"min_count": 500}}, "profile_signals.person_name.weight", "required"),
+        ({"person_name": {"min_count": 0, "weight": -0.4}}, ".min_count", "whole number >= 1"),
+        ({"software": {"keywords": ["sdk"], "weight": "high"}}, ".weight", "expected a number"),
+        ({"software": {"keywords": [], "weight": 0.5}}, ".keywords", "at least one entry"),
+        ({"sotfware": {"keywords": ["sdk"], "weight": 0.5}}, "profile_signals.sotfware", "valid"),
+        ({"own_account": {"keywords": ["x"], "weight": -1}}, ".own_account.keywords", "unknown"),
+    ],
+)
+def test_profile_signals_are_validated(
+    tmp_path: Path, brand_document: dict[str, Any], signals: Any, key: str, expected: str
+) -> None:
+    brand_document["profile_signals"] = signals
+    error = _brand_error(tmp_path, brand_document)
+    assert key.lstrip(".") in (error.key or "")
+    assert expected in str(error)
+
+
+def test_the_shipped_signals_load_with_their_weights(brand_rules: BrandRules) -> None:
+    signals = brand_rules.profile_signals
+    assert signals.person_name is not None and signals.person_name.weight < 0
+    assert signals.own_account is not None and signals.own_account.weight < 0
+    assert {key for key, _ in signals.keyword_signals()} == {
+        "organisation_name",
+        "software",
+        "publication",
+        "plural_voice",
+        "singular_voice",
+    }
+
+
+def test_org_handle_words_must_be_strings(tmp_path: Path, risk_document: dict[str, Any]) -> None:
+    risk_document["handle_squat"]["org_handle_words"] = ["team", 7]
+    with pytest.raises(RulesError, match=r"handle_squat.org_handle_words\[1\]"):
+        load_risk_rules(_write(tmp_path, risk_document))

@@ -48,6 +48,14 @@ CORNER_CASES = [
     user("gov", verified_type="government", description="Official page"),
     user("AWSCloud", name="Cloud news"),
     user("Ninja", name="Ninja Official Store", description="Official account"),
+    user("minister_a", name="Minister Ann Lee", description="I write about policy"),
+    user("janedoe", name="Jane Doe", description="Official account of Jane Doe, founder of Acme"),
+    user("dr_lee", name="Dr. Leah Lee", description="My lab builds open source docs"),
+    user("acme_sdk", name="Acme SDK", description="We ship the SDK. Join us! Release notes: docs"),
+    user("Acme_Group", name="Acme Group", description="Our community newsletter"),
+    user("team_acme", name="scagnet sylvain", description="parody account, not affiliated"),
+    user("acme_esports", name="Acme Esports", description="Hacked. Do not click any links"),
+    user("Cloud9", name="Cloud9", description="we are 🚀 news", verified_type="business"),
 ]
 
 
@@ -191,4 +199,21 @@ def test_the_corner_cases_do_hit_the_rules(
         "emoji",
         "hashtags",
         "review",
+        "handle_mismatch",
+        "signal",
     } <= kinds
+    signals = {
+        match.split(":")[1]
+        for matches in decided["brand_matches"]
+        if matches is not None
+        for match in matches
+    }
+    assert {
+        "person_name",
+        "own_account",
+        "organisation_name",
+        "software",
+        "publication",
+        "plural_voice",
+        "singular_voice",
+    } <= signals

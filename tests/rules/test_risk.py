@@ -52,11 +52,14 @@ def test_name_keywords_match_whole_words(risk_rules: RiskRules) -> None:
             user("senator_smith", name="Jane Smith"),
             user("x", name="Senatorial history nerd"),
             user("y", name="Prime Minister of Somewhere"),
+            user("senator", name="Senator"),
         ),
         risk_rules,
     )
-    assert row(flagged, "senator_smith")["risk_matches"] == ["risk:political:name:senator"]
+    assert row(flagged, "senator_smith")["risk_flags"] == ["political"]
     assert row(flagged, "x")["risk_matches"] == []
+    # a bare title as the whole name and handle is a word handle, not an official
+    assert row(flagged, "senator")["risk_matches"] == []
     assert row(flagged, "y")["risk_flags"] == ["political"]
 
 
@@ -369,3 +372,55 @@ def test_hate_speech_symbols_exclude(
     only = risk_flagged(profiles(user("x", description=description)), risk_rules).row(0, named=True)
     assert only["risk_flags"] == flags
     assert only["risk_excluded"] is bool(flags)
+
+
+def test_no_false_alarm_on_individuals_who_write_dm_for_or_follow_me(
+    risk_rules: RiskRules,
+) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("ak", name="AK", description="AI papers. dm for promo, submit papers here"),
+            user("cat", name="catherine", description="yeahh follow me :)"),
+            user("nic", name="nic carter", description="follow me on the stack"),
+        ),
+        risk_rules,
+    )
+    assert flagged["risk_flags"].to_list() == [[], [], []]
+
+
+def test_a_compromised_account_is_excluded(risk_rules: RiskRules) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("victim", description="This account was hacked. Do not click any links"),
+            user("hacked_name", name="Jane (HACKED)"),
+            user("researcher", name="Ann Lee", description="I study how accounts get phished"),
+        ),
+        risk_rules,
+    )
+    assert row(flagged, "victim")["risk_flags"] == ["compromised"]
+    assert row(flagged, "victim")["risk_excluded"]
+    assert row(flagged, "hacked_name")["risk_excluded"]
+    assert row(flagged, "researcher")["risk_flags"] == []
+
+
+def test_a_squatted_organisation_handle_is_flagged_and_a_parody_squat_excluded(
+    risk_rules: RiskRules,
+) -> None:
+    flagged = risk_flagged(
+        profiles(
+            user("team_dignitas", name="scagnet sylvain", description=""),
+            user("Acme_Official", name="Bob Fan", description="Parody account"),
+            user("team_liquid", name="Team Liquid"),
+            user("acme_esports", name="ACME Esports"),
+        ),
+        risk_rules,
+    )
+    squat = row(flagged, "team_dignitas")
+    assert squat["risk_matches"] == ["risk:handle_squat:handle_mismatch:team"]
+    assert not squat["risk_excluded"]  # low severity: for review
+    parody = row(flagged, "Acme_Official")
+    assert parody["risk_flags"] == ["handle_squat", "impersonation_risk"]
+    assert parody["risk_excluded"]  # two flags reach multi_flag_threshold
+    # the organisation's own name on its handle is no mismatch
+    assert row(flagged, "team_liquid")["risk_flags"] == []
+    assert row(flagged, "acme_esports")["risk_flags"] == []
