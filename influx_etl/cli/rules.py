@@ -322,20 +322,7 @@ def _score_line(folder: Path, score: accuracy.Score) -> str:
     help="Measure against the QA verdicts recorded in the live dataset (influx qa-sample "
     "--record) instead of the labels: the current rules decide again on those authors.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("data"),
-    show_default=True,
-    help="With --verdicts: the --data-dir of influx-harvest.",
-)
-@click.option(
-    "--dataset",
-    type=click.Choice([name for name, _ in DATASETS]),
-    default="live",
-    show_default=True,
-    help="With --verdicts: which dataset file of DATA_DIR holds the verdicts.",
-)
+@dataset_options
 @click.option(
     "--rules-dir",
     "rules_dirs",
@@ -355,8 +342,7 @@ def accuracy_command(
     labels: Path,
     population: Path | None,
     verdicts: bool,
-    data_dir: Path,
-    dataset: str,
+    dataset: Path,
     rules_dirs: tuple[Path, ...],
     kinds: bool,
 ) -> None:
@@ -364,8 +350,7 @@ def accuracy_command(
     decision (is_org) and the risk decision (risk_excluded), against hand labels on the tuning
     part, the held-out part and all, or against the curators' QA verdicts (--verdicts)."""
     if verdicts:
-        paths = OutputPaths(data_dir=data_dir)
-        dataset_file = paths.dataset if dataset == "live" else paths.synthetic_dataset
+        dataset_file = dataset
         labelled = accuracy.verdict_labels(dataset_file)
         if not labelled.height:
             raise StoreError(

@@ -14,7 +14,7 @@ import pytest
 from influx_etl.apisim import ApiServerConfig, start_server
 from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles
 from influx_etl.pipeline import run_harvest
-from influx_etl.qa import record_verdicts
+from influx_etl.tools.qa import record_verdicts
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
 
