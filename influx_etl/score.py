@@ -67,7 +67,7 @@ import polars as pl
 import yaml
 
 from influx_etl.errors import ScoringError
-from influx_etl.yaml_files import UniqueKeyLoader
+from influx_etl.yaml_files import UniqueKeyLoader, key_lines, unknown_key_message
 
 VERIFIED_BOOST: Final = 10.0
 """Points added to ``score`` for any verification (``verified`` other than ``none``)."""
@@ -322,9 +322,10 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lines: dict[str, int] = {}
 
     def fail(self, key: str | None, message: str) -> NoReturn:
-        raise ScoringError(message, file=self.path, key=key)
+        raise ScoringError(message, file=self.path, key=key, line=self.lines.get(key or ""))
 
     def section(self, value: Any, key: str | None, valid: tuple[str, ...]) -> dict[str, Any]:
         if value is None and key is not None:
@@ -334,7 +335,7 @@ class _Reader:
         for name in value:
             if name not in valid:
                 where = f"{key}.{name}" if key else str(name)
-                self.fail(where, f"unknown key {name!r}; valid keys are: {', '.join(valid)}")
+                self.fail(where, unknown_key_message(name, valid))
         return value
 
     def number(self, value: Any, key: str, *, positive: bool) -> float:
@@ -377,6 +378,7 @@ def load_scoring(path: Path | str) -> Scoring:
         read.fail(None, f"not UTF-8 text ({error.reason})")
     try:
         document = yaml.load(text, Loader=UniqueKeyLoader)
+        read.lines = key_lines(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -43,7 +43,7 @@ import polars as pl
 import yaml
 
 from influx_etl.errors import ConfigError, RulesError
-from influx_etl.yaml_files import UniqueKeyLoader
+from influx_etl.yaml_files import UniqueKeyLoader, key_lines, unknown_key_message
 
 __all__ = [
     "KEYWORD_SIGNALS",
@@ -256,7 +256,7 @@ class RiskRules:
 # loading
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -266,7 +266,7 @@ def _read_yaml(path: Path) -> Any:
     except UnicodeDecodeError as error:
         raise RulesError(f"not UTF-8 text ({error.reason})", file=path) from None
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
+        return yaml.load(text, Loader=UniqueKeyLoader), key_lines(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -277,11 +277,12 @@ def _read_yaml(path: Path) -> Any:
 class _Checker:
     """Reads values out of a parsed YAML document, raising RulesError with the key path."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lines: dict[str, int] | None = None) -> None:
         self.path = path
+        self.lines = lines or {}
 
     def fail(self, key: str | None, message: str) -> NoReturn:
-        raise RulesError(message, file=self.path, key=key)
+        raise RulesError(message, file=self.path, key=key, line=self.lines.get(key or ""))
 
     def mapping(self, value: Any, key: str, *, empty_ok: bool = True) -> Mapping[str, Any]:
         if value is None and empty_ok:
@@ -298,7 +299,7 @@ class _Checker:
             if sub_key not in valid:
                 self.fail(
                     _join(key, sub_key),
-                    f"unknown key {sub_key!r}; valid keys are: {', '.join(valid)}",
+                    unknown_key_message(sub_key, valid),
                 )
 
     def text(self, value: Any, key: str) -> str:
@@ -444,8 +445,8 @@ _WEIGHT_KEYS = (
 def load_brand_rules(path: Path | str) -> BrandRules:
     """Read and validate a brand heuristics file (the structure of ``brand_heuristics.yml``)."""
     path = Path(path)
-    check = _Checker(path)
-    document = _read_yaml(path)
+    document, lines = _read_yaml(path)
+    check = _Checker(path, lines)
     if not isinstance(document, dict):
         check.fail(None, f"expected a mapping at the top level, got {_describe(document)}")
     top = check.mapping(document, "")
@@ -601,8 +602,8 @@ def load_risk_rules(path: Path | str) -> RiskRules:
     category and must be a mapping: curators add categories without touching the code.
     """
     path = Path(path)
-    check = _Checker(path)
-    document = _read_yaml(path)
+    document, lines = _read_yaml(path)
+    check = _Checker(path, lines)
     if not isinstance(document, dict):
         check.fail(None, f"expected a mapping at the top level, got {_describe(document)}")
     top = check.mapping(document, "")
