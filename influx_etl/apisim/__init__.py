@@ -1,24 +1,20 @@
 """The embedded X API server (API v2 user lookup on 127.0.0.1) and its synthetic population."""
 
-from influx_etl.apisim.population import Population, load_population, population_from_users
-from influx_etl.apisim.server import (
+from influx_etl.apisim.accounting import ServerStats
+from influx_etl.apisim.answers import UserLookup
+from influx_etl.apisim.contract import (
     DEFAULT_TWEET_FIELDS,
     DEFAULT_USER_FIELDS,
     ENDPOINT_OTHER,
     ENDPOINT_USER_BY_USERNAME,
     ENDPOINT_USERS_BY,
     MAX_USERNAMES,
-    QUIRKS,
-    STRAY_USER,
-    UNASKED_HANDLE,
-    UNENFORCED_RATE_LIMIT,
     USER_FIELDS,
-    ApiServerConfig,
-    RunningServer,
-    ServerStats,
-    UserLookup,
-    start_server,
 )
+from influx_etl.apisim.faults import QUIRKS, STRAY_USER, UNASKED_HANDLE
+from influx_etl.apisim.population import Population, load_population, population_from_users
+from influx_etl.apisim.server import RunningServer, start_server
+from influx_etl.apisim.server_config import UNENFORCED_RATE_LIMIT, ApiServerConfig
 from influx_etl.apisim.synthetic import (
     HANDLE_PATTERN,
     ORIGIN_FIELD,

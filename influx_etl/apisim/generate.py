@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from influx_etl.apisim.server import ApiServerConfig, UserLookup
+from influx_etl.apisim.answers import UserLookup
+from influx_etl.apisim.server_config import ApiServerConfig
 from influx_etl.apisim.synthetic import (
     ORIGIN_FIELD,
     handle_status,

@@ -15,20 +15,11 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from influx_etl.errors import StoreError
-from influx_etl.tools.report import (
-    CONTENT_SECURITY_POLICY,
-    batch_timeline,
-    funnel_stages,
-    profile_link,
-    read_run,
-    render_html,
-    seed_file_outcomes,
-    write_report,
-)
+from influx_etl.tools.report import render_html, write_report
+from influx_etl.tools.report_html import CONTENT_SECURITY_POLICY
+from influx_etl.tools.report_run import read_run
 from tests.hostile_profiles import (
     HOSTILE_TEXTS,
-    HOSTILE_URLS,
     PLAIN_URLS,
     foreign_markup,
     hostile_users,
@@ -171,69 +162,10 @@ def test_a_run_without_requests_says_so(built: BuiltDataset) -> None:
     assert "<h2>Funnel</h2>" in page
 
 
-def test_the_newest_run_is_the_default_and_an_unknown_run_is_a_clear_error(
-    built: BuiltDataset, tmp_path: Path
-) -> None:
-    assert read_run(built.path).run["run_id"] == built.second.run_id
-    with pytest.raises(StoreError, match=rf"no run 'nope'.*{built.second.run_id}"):
-        read_run(built.path, "nope")
-    with pytest.raises(StoreError, match="no dataset at"):
-        read_run(tmp_path / "missing.duckdb")
-
-
 def test_write_report_defaults_beside_the_dataset(built: BuiltDataset, tmp_path: Path) -> None:
     written = write_report(built.path, tmp_path / "out" / "r.html", built.first.run_id)
     assert written == tmp_path / "out" / "r.html"
     assert built.first.run_id in written.read_text(encoding="utf-8")
-
-
-def test_funnel_stages_take_each_filter_off_in_turn() -> None:
-    counts = {"seed_rows": 10, "looked_up": 9, "found": 8, "below_threshold": 3, "brand": 1}
-    counts |= {"risk": 1, "banned": 1, "kept": 2, "invalid_records": 0, "new": 2}
-    stages = dict(funnel_stages(counts).iter_rows())
-    assert stages["above the entry threshold"] == 5
-    assert stages["not a brand / official"] == 4
-    assert stages["not risky"] == 3
-    assert stages["kept (not banned)"] == 2
-
-
-def test_batch_timeline_finds_the_time_no_request_was_in_flight() -> None:
-    batches = pl.DataFrame(
-        {
-            "batch_id": [0, 1, 2, 3],
-            "handles": [2, 2, 2, 1],
-            # 0 and 1 overlap (two workers); 2 waits 1.0 s after 1 answered; 3 follows at once
-            "requested_at": [
-                "2026-01-01T00:00:00.000Z",
-                "2026-01-01T00:00:00.100Z",
-                "2026-01-01T00:00:01.600Z",
-                "2026-01-01T00:00:01.700Z",
-            ],
-            "elapsed_s": [0.3, 0.5, 0.1, 0.1],
-        }
-    )
-    timeline = batch_timeline(batches)
-    assert timeline["start_s"].to_list() == [0.0, 0.1, 1.6, 1.7]
-    assert timeline["idle_before_s"].round(3).to_list() == [0.0, 0.0, 1.0, 0.0]
-    assert timeline.sort("done_s")["handles_done"].to_list() == [2, 4, 6, 7]
-
-
-def test_seed_file_outcomes_count_decisions_and_rates() -> None:
-    outcomes = pl.DataFrame(
-        {
-            "seed_file": ["a.csv", "a.csv", "a.csv", "a.csv", "b.csv"],
-            "outcome": ["found", "found", "not_found", "suspended", "found"],
-            "decision": ["kept", "brand", "not_found", "suspended", "kept"],
-        }
-    )
-    rejects = pl.DataFrame({"seed_file": ["b.csv", "c.csv"], "rejected": [2, 1]})
-    table = seed_file_outcomes(outcomes, rejects)
-    rows = {row["seed_file"]: row for row in table.iter_rows(named=True)}
-    assert rows["a.csv"]["handles"] == 4 and rows["a.csv"]["kept"] == 1
-    assert rows["a.csv"]["not_found_rate"] == 0.25 and rows["a.csv"]["suspended_rate"] == 0.25
-    assert rows["b.csv"]["rejected"] == 2
-    assert rows["c.csv"]["handles"] == 0 and rows["c.csv"]["rejected"] == 1  # all rows bad
-    assert table.columns[:6] == ["seed_file", "handles", "kept", "brand", "not_found", "suspended"]
 
 
 def _hostile_run(built: BuiltDataset) -> str:
@@ -260,18 +192,6 @@ def test_profile_text_in_the_report_is_text_never_markup(built: BuiltDataset) ->
         assert text.strip() in shown
     links = [a for tag, a in parsed_page(page).elements if tag == "a" and a["href"][0] != "#"]
     assert {a["href"] for a in links} == set(PLAIN_URLS)
-
-
-@pytest.mark.parametrize("url", [*HOSTILE_URLS, " https://x.example/", "https://a b", "ftp://x"])
-def test_only_plain_web_urls_become_links(url: str) -> None:
-    assert "<a" not in profile_link(url)
-    assert parsed_page(f"<p>{profile_link(url)}</p>").texts == [url]
-
-
-@pytest.mark.parametrize("url", PLAIN_URLS)
-def test_a_web_url_is_a_link_that_gives_the_target_nothing(url: str) -> None:
-    ((tag, attrs),) = parsed_page(str(profile_link(url))).elements
-    assert (tag, attrs) == ("a", {"href": url, "rel": "noopener noreferrer nofollow"})
 
 
 def test_the_report_allows_no_script_and_only_its_own_stylesheet(built: BuiltDataset) -> None:
