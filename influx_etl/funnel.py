@@ -19,9 +19,10 @@ def _count(label: str) -> Any:
     return field(default=0, metadata={"label": label})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Funnel(Mapping[str, int]):
-    """A run's counts, in funnel order; also a read-only mapping of key to count."""
+    """A run's counts, in funnel order; also a read-only mapping of key to count, equal to any
+    mapping with the same counts (the stored ``runs.counts`` read back, say)."""
 
     seed_rows: int = _count("seed rows read")
     invalid_seed_rows: int = _count("invalid seed rows (reported, skipped)")

@@ -31,6 +31,7 @@ import polars as pl
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
+from influx_etl import funnel
 from influx_etl.errors import ExportError
 from influx_etl.sources.xclient import utc_now_iso
 from influx_etl.tools.report_figures import (
@@ -59,32 +60,7 @@ from influx_etl.tools.report_html import (
 )
 from influx_etl.tools.report_run import RunData, read_run
 
-FUNNEL_LABELS: Final = {
-    "seed_rows": "seed rows read",
-    "invalid_seed_rows": "invalid seed rows (reported, skipped)",
-    "reused": "reused (fresh outcome)",
-    "refused_seed_files": "seed files refused (not UTF-8; reported, the rest read)",
-    "broken_input_lines": "broken lines in the prefetched file (reported, skipped)",
-    "unrequested_users": "users in answers nobody asked for (ignored)",
-    "looked_up": "distinct handles looked up",
-    "found": "found",
-    "not_found": "not found",
-    "suspended": "suspended",
-    "invalid": "invalid (rejected by the API)",
-    "failed": "failed (asked again by a later run)",
-    "duplicate_id": "id answered another handle too, which keeps it",
-    "below_threshold": "below the entry threshold",
-    "brand": "brand / official / media",
-    "risk": "risky",
-    "banned": "banned (asked to be removed)",
-    "kept": "kept",
-    "invalid_records": "failed schema validation",
-    "new": "new in the dataset",
-    "updated": "updated in the dataset",
-    "unchanged": "unchanged in the dataset",
-    "removed": "removed from the dataset",
-    "exported": "exported (whole dataset)",
-}
+FUNNEL_LABELS: Final = dict(funnel.FUNNEL_LABELS)
 """Every key of ``runs.counts``, in funnel order, with what it means."""
 _NOT_HANDLES: Final = [
     "seed_rows",

@@ -104,7 +104,7 @@ def test_a_model_that_costs_nothing_has_no_ceiling() -> None:
 def test_settings_are_checked_with_messages_that_list_what_is_valid() -> None:
     with pytest.raises(ConfigError, match="expected one of bulk, per-user"):
         Method("odd", "graphql", 10, 1)
-    with pytest.raises(ConfigError, match="between 1 and 100"):
+    with pytest.raises(ConfigError, match="must be >= 1 and <= 100"):
         Method("huge", "bulk", 150, 1)
     with pytest.raises(ConfigError, match="headline scenario 30 is not one of"):
         BenchmarkSettings(scenarios=(10, 20), headline_handles=30)
