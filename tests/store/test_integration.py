@@ -589,7 +589,7 @@ from pathlib import Path
 import polars as pl
 from influx_etl.errors import StoreError
 from influx_etl.store import Store
-from tests.test_store import NO_IDS, NO_REJECTS, author, authors, outcomes
+from tests.store.test_integration import NO_IDS, NO_REJECTS, author, authors, outcomes
 
 path = Path(sys.argv[1])
 many = pl.DataFrame(
