@@ -1,10 +1,10 @@
 """The dataset's connection: DuckDB errors mapped to StoreError, transactions and frame inserts.
 
 :class:`StoreBase` holds one traced DuckDB connection (:class:`TracedConnection`) and is the base
-of every part of :class:`~influx_etl.store.Store`: :meth:`StoreBase.transaction` is the one place
-a failed statement becomes a :class:`~influx_etl.errors.StoreError` naming its first cause, the
-statement and its table; :meth:`StoreBase.insert_frame` hands a Polars frame to DuckDB under an
-explicit name, in slices.
+of every part of :class:`~influx_etl.store.Store`: :meth:`StoreBase._transaction` is the one place
+a failed transaction becomes a :class:`~influx_etl.errors.StoreError` naming its first cause, the
+statement and its table; :meth:`StoreBase._insert_frame` hands a Polars frame to DuckDB under an
+explicit name (:data:`NEW_ROWS`), in slices.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ INSERT_SLICE_ROWS = 8 * ROW_GROUP_ROWS
 frame through an Arrow copy of it, so a whole large frame at once costs that copy in memory
 (docs/performance.md)."""
 NEW_ROWS = "new_rows"
-"""The name an INSERT of :meth:`StoreBase.insert_frame` reads its frame by."""
+"""The name an INSERT of :meth:`StoreBase._insert_frame` reads its frame by."""
 
 
 class TracedConnection:
