@@ -18,7 +18,7 @@ from influx_etl.cli.harvest import config_from_options, main
 from influx_etl.exit_codes import ExitCode
 from tests.cli.scripts import clean_env, console_script
 from tests.conftest import REPO_ROOT
-from tests.test_store import held_by_another_process
+from tests.store.test_connection import held_by_another_process
 
 HANDLES = [f"member{i:02d}" for i in range(30)]
 POPULATION = {
