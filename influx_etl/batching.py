@@ -1,5 +1,4 @@
-"""The batches of a lookup: seeds cut into batches, each batch sent to a source, and the handles
-each stored batch asked for.
+"""The batches of a lookup: seeds cut into batches, sent to a source, and read back by handle.
 
 The plan (:mod:`influx_etl.plan`) decides which handles are looked up; this module numbers them
 into batches (:func:`batched`), hands them to the source's workers (:func:`raw_batches`) and reads

@@ -14,9 +14,9 @@ The types and protocols live in :mod:`influx_etl.sources.base` (the API format's
 in :mod:`~influx_etl.sources.response`); the retry / split engine in
 :mod:`~influx_etl.sources.fetch`, the HTTP source in :mod:`~influx_etl.sources.http` (its client
 in :mod:`~influx_etl.sources.xclient`, pacing in :mod:`~influx_etl.sources.pacing`), the
-prefetched source and the one reader of
-prefetched users files in :mod:`~influx_etl.sources.prefetched`, the MCP route in
-:mod:`~influx_etl.sources.mcp`, worker processes and clusters in :mod:`~influx_etl.sources.workers`.
+prefetched source and the one reader of prefetched users files in
+:mod:`~influx_etl.sources.prefetched`, the MCP route in :mod:`~influx_etl.sources.mcp`, worker
+processes and clusters in :mod:`~influx_etl.sources.workers`.
 The factory sits above them all, so none of them imports it.
 
 The prefetched names are imported on first use: their reader needs Polars and DuckDB, which the

@@ -472,7 +472,7 @@ class _FileAnswers:
         for line, key in answers.broken.unique().sort("line").iter_rows():
             if key is None:
                 broken_unnamed.append(line)
-            elif key not in by_user and key not in by_error:  # a readable line answers it
+            elif key not in by_user and key not in by_error:  # else a readable line answers it
                 broken_named.setdefault(key, []).append(line)
         broken_lines = sorted(set(answers.broken["line"].to_list()))
         return cls(by_user, by_error, broken_named, broken_unnamed, broken_lines)
