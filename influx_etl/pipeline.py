@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from influx_etl import (
+    batching,
     export,
     funnel,
     lookup,
@@ -214,7 +215,7 @@ def run_harvest(
             pending = work.batches
         else:
             store.reopen_run(run_id)
-            settled = lookup.settled_handles(store.raw_lookups(run_id))
+            settled = plan.settled_handles(store.raw_lookups(run_id))
             pending = batches.filter(~pl.col("handle_key").is_in(settled.implode()))
             log.warning(
                 "resuming run %s: %d handles already answered, %d to look up",
@@ -223,7 +224,7 @@ def run_harvest(
                 pending.height,
             )
             pending = plan.capped_batches(
-                lookup.batched(
+                batching.batched(
                     pending, config.lookup.batch_size, first_batch_id=store.next_batch_id(run_id)
                 ),
                 config.plan,
@@ -371,10 +372,10 @@ def _looked_up(
             progress(replace(answer, batch_id=total - 1), total, total)
         return
     # a million handles as Python strings are ~100 MB: made only for the sources that need them
-    work = lookup.batch_handles(batches)
+    work = batching.batch_handles(batches)
     endpoint = usage_endpoint(config)
     parallel = config.lookup.parallel_batches
-    for done, raw in enumerate(lookup.raw_batches(source, work, parallel), start=1):
+    for done, raw in enumerate(batching.raw_batches(source, work, parallel), start=1):
         store.save_raw_batch(run_id, raw)
         # per-user: one request per handle at least; bulk: one per attempt
         requests = len(raw.handles) if config.lookup.endpoint == "per-user" else raw.attempts
@@ -662,7 +663,7 @@ def decided_chunks(
     per_batch = None
     if requested is None:
         requested = (
-            lookup.requested_handles(raw)
+            batching.requested_handles(raw)
             .drop("handle")  # the seeds' own (carried) stands in the records
             # a handle asked in two batches (a resumed run) is answered by the later one
             .unique("handle_key", keep="last", maintain_order=True)

@@ -19,7 +19,7 @@ from typing import Any, Final
 import polars as pl
 import yaml
 
-from influx_etl import lookup, seeds
+from influx_etl import batching, lookup, seeds
 from influx_etl.config import PlanSettings
 from influx_etl.errors import ConfigError
 from influx_etl.frames import OUTCOMES
@@ -155,6 +155,12 @@ def planned_seeds(
     return seed_frame.with_columns(reuse.alias("reuse"))
 
 
+def settled_handles(raw: pl.DataFrame) -> pl.Series:
+    """Handle keys the stored raw documents answer definitively (any outcome but ``failed``):
+    what a resumed run does not look up again."""
+    return lookup.profiles(raw).filter(pl.col("outcome") != "failed")["handle_key"]
+
+
 def requests_per_batch(endpoint: str) -> pl.Expr:
     """Requests one batch (its ``handles`` count) costs: one, or one per handle (per-user)."""
     return pl.col("handles") if endpoint == "per-user" else pl.lit(1, pl.Int64)
@@ -263,7 +269,7 @@ def lookup_work(
     )
     reused = planned.filter(pl.col("reuse")).drop("reuse")
     batches = capped_batches(
-        lookup.batched(planned.filter(~pl.col("reuse")).drop("reuse"), batch_size),
+        batching.batched(planned.filter(~pl.col("reuse")).drop("reuse"), batch_size),
         settings,
         endpoint,
     )

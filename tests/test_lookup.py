@@ -1,13 +1,12 @@
-"""The lookup stage's normalisation, from raw API documents to one row per requested handle.
+"""The lookup stage's normalisation, from raw API documents and prefetched files to one row per
+requested handle.
 
-Fetching over HTTP is covered in test_sources.py and test_pipeline.py against the real embedded
-server; here the input is raw documents as the store keeps them.
-"""
+Fetching over HTTP is covered in tests/sources/ and test_pipeline.py against the real embedded
+server; here the input is raw documents as the store keeps them, and files stored by reference."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,12 @@ import polars as pl
 import pytest
 
 from influx_etl import lookup
+from influx_etl.batching import requested_handles
 from influx_etl.errors import SourceError
 from influx_etl.frames import PROFILES_SCHEMA
-from influx_etl.lookup import (
-    batch_handles,
-    batched,
-    file_profiles,
-    prefetched_answers,
-    profiles,
-    raw_frame,
-    requested_handles,
-)
+from influx_etl.lookup import file_profiles, profiles, raw_frame
 from influx_etl.sources import PrefetchedSource, RawBatch, RawFile
+from tests.sources.prefetched_files import damaged_file, file_user, users_file
 
 
 def _document(
@@ -47,13 +40,6 @@ def _batch(
     return RawBatch(
         batch_id, tuple(handles), "2026-01-01T00:00:00.000Z", 200 if body else None, body, error
     )
-
-
-def test_batches_partition_handles_in_order() -> None:
-    seeds = pl.DataFrame({"handle": [f"h{i}" for i in range(7)]})
-    work = batch_handles(batched(seeds, 3))
-    assert [batch_id for batch_id, _ in work] == [0, 1, 2]
-    assert [handles for _, handles in work] == [["h0", "h1", "h2"], ["h3", "h4", "h5"], ["h6"]]
 
 
 def test_every_requested_handle_gets_exactly_one_outcome() -> None:
@@ -143,48 +129,13 @@ def test_real_user_objects_parse_without_loss(shared_real_users: Path) -> None:
         assert row["verified_type"] == expected_type
 
 
-# -- prefetched users files, read once ----------------------------------------------------------
-
-
-def _user(user_id: str, username: str, followers: int) -> dict[str, Any]:
-    return {
-        "id": user_id,
-        "username": username,
-        "name": username.title(),
-        "verified": True,
-        "verified_type": "blue",
-        "public_metrics": {"followers_count": followers, "following_count": 3},
-        "entities": {"url": {"urls": [{"expanded_url": f"https://{username}.example"}]}},
-    }
-
-
-def _users_file(path: Path) -> Path:
-    lines = [
-        json.dumps(_user("1", "Ann", 10)),
-        "",
-        json.dumps({"data": _user("2", "Bob", 20)}),
-        "   ",
-        "not json",
-        json.dumps(
-            {
-                "data": [_user("3", "Cy", 30), {"id": "", "username": "NoId"}],
-                "errors": [{"value": "Dee", "title": "Forbidden", "detail": "suspended"}],
-            }
-        ),
-        json.dumps({"username": "NoIdAtAll"}),
-        json.dumps(_user("11", "ann", 11)),
-    ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def test_a_file_reference_answers_like_the_file_read_batch_by_batch(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    import influx_etl.sources.base as sources_module
+    import influx_etl.sources.prefetched as sources_module
 
     monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2026-01-01T00:00:00.000Z")
-    source = PrefetchedSource(_users_file(tmp_path / "users.jsonl"))
+    source = PrefetchedSource(users_file(tmp_path / "users.jsonl"))
     work = [(0, ["ANN", "bob", "Cy"]), (1, ["dee", "NoId", "nobody"])]
     by_reference = profiles(raw_frame(source.fetch_batches(work)))
     by_batch = profiles(raw_frame([source.fetch_batch(i, handles) for i, handles in work]))
@@ -201,42 +152,24 @@ def test_a_file_reference_answers_like_the_file_read_batch_by_batch(
     assert rows["noid"]["outcome"] == "not_found"
 
 
-def test_skipped_lines_are_reported_with_their_line_numbers(tmp_path: Path, caplog: Any) -> None:
-    path = _users_file(tmp_path / "users.jsonl")
-    with caplog.at_level("WARNING", logger="influx_etl.lookup"):
-        answers = prefetched_answers(path)
-    assert sorted(answers.users["handle_key"]) == ["ann", "bob", "cy"]
-    assert answers.errors["handle_key"].to_list() == ["dee"]
-    assert (answers.lines, answers.skipped) == (6, 2)
-    reported = sorted(
-        int(record.getMessage().split(":")[1])
-        for record in caplog.records
-        if ": skipped: " in record.getMessage()
-    )
-    assert reported == [5, 7]  # "not json" and the user without an id (blank lines count)
-
-
 def test_a_changed_file_is_refused(tmp_path: Path) -> None:
-    path = _users_file(tmp_path / "users.jsonl")
+    path = users_file(tmp_path / "users.jsonl")
     raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, ["ann"])]))
-    path.write_text(json.dumps(_user("9", "Ann", 1)) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(file_user("9", "Ann", 1)) + "\n", encoding="utf-8")
     with pytest.raises(SourceError, match="changed since it was looked up"):
         profiles(raw)
-
-
-# -- prefetched users files, read in chunks ------------------------------------------------------
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5, None])
 def test_a_file_read_in_chunks_answers_as_the_whole_file(
     tmp_path: Path, chunk_rows: int | None
 ) -> None:
-    path = _users_file(tmp_path / "users.jsonl")
+    path = users_file(tmp_path / "users.jsonl")
     # Eve is answered by an error first and a user later; Fay the other way round
     with path.open("a", encoding="utf-8") as extra:
         extra.write(json.dumps({"errors": [{"value": "eve", "title": "Not Found Error"}]}) + "\n")
-        extra.write(json.dumps(_user("5", "Fay", 50)) + "\n")
-        extra.write(json.dumps(_user("4", "Eve", 40)) + "\n")
+        extra.write(json.dumps(file_user("5", "Fay", 50)) + "\n")
+        extra.write(json.dumps(file_user("4", "Eve", 40)) + "\n")
         extra.write(json.dumps({"errors": [{"value": "fay", "title": "Forbidden"}]}) + "\n")
     handles = ["ANN", "bob", "Cy", "dee", "NoId", "nobody", "eve", "fay"]
     raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, handles[:4]), (1, handles[4:])]))
@@ -258,10 +191,10 @@ def test_a_file_read_in_chunks_answers_as_the_whole_file(
 def test_skipped_lines_of_a_chunked_file_are_reported_once_with_their_line_numbers(
     tmp_path: Path, caplog: Any
 ) -> None:
-    path = _users_file(tmp_path / "users.jsonl")
+    path = users_file(tmp_path / "users.jsonl")
     raw = raw_frame(PrefetchedSource(path).fetch_batches([(0, ["ann"])]))
     reference = RawFile.from_json(raw["raw_file"][0])
-    with caplog.at_level("WARNING", logger="influx_etl.lookup"):
+    with caplog.at_level("WARNING", logger="influx_etl.sources.prefetched"):
         list(file_profiles(reference, requested_handles(raw), 2))
     reported = sorted(
         int(record.getMessage().split(":")[1])
@@ -271,51 +204,13 @@ def test_skipped_lines_of_a_chunked_file_are_reported_once_with_their_line_numbe
     assert reported == [5, 7]
 
 
-def test_read_ahead_keeps_order_passes_errors_on_and_closes_the_reader() -> None:
-    closed: list[bool] = []
-
-    def chunks(fail_at: int | None) -> Generator[pl.DataFrame]:
-        try:
-            for index in range(4):
-                if index == fail_at:
-                    raise SourceError(f"bad chunk {index}")
-                yield pl.DataFrame({"index": [index]})
-        finally:
-            closed.append(True)
-
-    assert [c["index"][0] for c in lookup._read_ahead(chunks(None))] == [0, 1, 2, 3]
-    with pytest.raises(SourceError, match="bad chunk 2"):
-        list(lookup._read_ahead(chunks(2)))
-    early = lookup._read_ahead(chunks(None))
-    assert next(early)["index"][0] == 0
-    early.close()  # the caller stops after one chunk: the reader is closed all the same
-    assert closed == [True, True, True]
-
-
-# -- broken lines of a prefetched users file ------------------------------------------------------
-
-
-def _damaged_file(path: Path) -> Path:
-    lines = [
-        json.dumps(_user("1", "Ann", 10)),
-        '{"id":"4","username":"Dan","name":"Dan D","descr',  # truncated: only Dan's line
-        "",
-        "this is not json",
-        json.dumps({"note": "valid JSON, no user"}),
-        '{"id":"5","username":"Eve","name":"Eve',  # truncated, but a later line answers Eve
-        json.dumps(_user("5", "Eve", 50)),
-    ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def _by_handle(rows: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return {row["handle_key"]: row for row in rows.to_dicts()}
 
 
 @pytest.mark.parametrize("path_kind", ["reference", "documents", "chunked"])
 def test_a_handle_only_a_broken_line_names_says_so(tmp_path: Path, path_kind: str) -> None:
-    path = _damaged_file(tmp_path / "users.jsonl")
+    path = damaged_file(tmp_path / "users.jsonl")
     source = PrefetchedSource(path)
     work = [(0, ["ann", "DAN", "eve", "zed"])]
     damage = lookup.LookupNotes()
@@ -342,26 +237,3 @@ def test_a_handle_only_a_broken_line_names_says_so(tmp_path: Path, path_kind: st
         "could have held it (line 4)."
     )
     assert (damage.broken_lines, damage.files) == (3, [str(path.resolve())])
-
-
-@pytest.mark.parametrize("reader", ["prefetched_answers", "documents"])
-def test_broken_lines_are_reported_as_broken_json_with_their_line_numbers(
-    tmp_path: Path, caplog: Any, reader: str
-) -> None:
-    path = _damaged_file(tmp_path / "users.jsonl")
-    with caplog.at_level("WARNING"):
-        if reader == "documents":
-            PrefetchedSource(path).fetch_batch(0, ["ann"])
-        else:
-            answers = prefetched_answers(path)
-            assert answers.broken.sort("line").rows() == [(2, "dan"), (4, None), (6, "eve")]
-    skipped = {
-        int(message.split(":")[1]): message.split(": skipped: ")[1]
-        for message in (record.getMessage() for record in caplog.records)
-        if ": skipped: " in message
-    }
-    assert sorted(skipped) == [2, 4, 5, 6]
-    assert all(skipped[n].startswith("broken JSON (") for n in (2, 4, 6))
-    assert "names @dan" in skipped[2]
-    assert skipped[5].startswith("not a ")  # valid JSON that holds no user
-    assert "not a user object" not in " ".join(skipped[n] for n in (2, 4, 6))

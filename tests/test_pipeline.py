@@ -462,7 +462,7 @@ def test_the_bulk_path_gives_the_per_batch_paths_dataset_and_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import influx_etl.pipeline as pipeline_module
-    import influx_etl.sources.base as sources_module
+    import influx_etl.sources.prefetched as sources_module
 
     monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2025-11-20T10:00:00.000Z")
     users_file = prefetched_file(tmp_path / "users.jsonl")
@@ -552,7 +552,7 @@ def test_an_interrupted_prefetched_run_resumes_from_its_references(tmp_path: Pat
 def test_a_prefetched_file_decided_in_chunks_gives_the_whole_files_dataset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
-    import influx_etl.sources.base as sources_module
+    import influx_etl.sources.prefetched as sources_module
 
     monkeypatch.setattr(sources_module, "utc_now_iso", lambda: "2025-11-20T10:00:00.000Z")
     users_file = prefetched_file(tmp_path / "users.jsonl")

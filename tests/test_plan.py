@@ -98,9 +98,9 @@ def test_a_bad_freshness_file_names_the_file_and_key(
 
 
 def batches(handles: int, size: int) -> pl.DataFrame:
-    from influx_etl import lookup
+    from influx_etl import batching
 
-    return lookup.batched(seed_frame([f"h{i}" for i in range(handles)]), size)
+    return batching.batched(seed_frame([f"h{i}" for i in range(handles)]), size)
 
 
 def deferred_batches(frame: pl.DataFrame) -> list[int]:

@@ -10,46 +10,62 @@
   API responses);
 * ``mcp`` — the Rube MCP route (:mod:`influx_etl.sources.mcp`).
 
-The types and the batch engine live in :mod:`influx_etl.sources.base`; the HTTP client in
-:mod:`~influx_etl.sources.xclient`, pacing in :mod:`~influx_etl.sources.pacing`, the MCP route in
-:mod:`~influx_etl.sources.mcp`, worker processes and clusters in :mod:`~influx_etl.sources.workers`.
+The types and protocols live in :mod:`influx_etl.sources.base` (the API format's Polars types
+in :mod:`~influx_etl.sources.response`); the retry / split engine in
+:mod:`~influx_etl.sources.fetch`, the HTTP source in :mod:`~influx_etl.sources.http` (its client
+in :mod:`~influx_etl.sources.xclient`, pacing in :mod:`~influx_etl.sources.pacing`), the
+prefetched source and the one reader of prefetched users files in
+:mod:`~influx_etl.sources.prefetched`, the MCP route in :mod:`~influx_etl.sources.mcp`, worker
+processes and clusters in :mod:`~influx_etl.sources.workers`.
 The factory sits above them all, so none of them imports it.
+
+The prefetched names are imported on first use: their reader needs Polars and DuckDB, which the
+other sources (and the worker processes that import them) do without.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from influx_etl.config import LookupSettings
 from influx_etl.errors import ConfigError, LookupError_, SourceError
 from influx_etl.sources.base import (
     BROKEN_LINE_DETAIL,
+    ERROR_RULES,
     INPUT_DAMAGE_FIELD,
     NOT_IN_FILE_DETAIL,
     PROBLEM_INVALID,
     PROBLEM_NOT_FOUND,
-    USERNAME_IN_TEXT,
-    BatchFetcher,
+    UNCLASSIFIED_OUTCOME,
     BulkLookupSource,
     DatasetKind,
-    HttpSource,
+    ErrorRule,
     LookupProgress,
     LookupSource,
-    PrefetchedSource,
     RawBatch,
     RawFile,
-    RetryPolicy,
     WorkerLookupSource,
     broken_lines_detail,
     error_outcome,
-    new_http_source,
-    resolved_spec,
-    source_kind,
 )
+from influx_etl.sources.fetch import RESPONSES_FIELD, BatchFetcher, RetryPolicy
+from influx_etl.sources.http import HttpSource, new_http_source
 from influx_etl.sources.pacing import Pacing, WaitObserver
+
+if TYPE_CHECKING:
+    from influx_etl.sources.prefetched import (
+        USERNAME_IN_TEXT,
+        PrefetchedAnswers,
+        PrefetchedSource,
+        prefetched_answers,
+    )
+
+_PREFETCHED = ("USERNAME_IN_TEXT", "PrefetchedAnswers", "PrefetchedSource", "prefetched_answers")
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +96,8 @@ def open_source(
             + "; leave --backend at threading"
         )
     if spec.startswith("prefetched:"):
+        from influx_etl.sources.prefetched import PrefetchedSource
+
         path = Path(spec.removeprefix("prefetched:"))
         if not path.is_file():
             raise SourceError(f"prefetched users file not found: {path}")
@@ -138,20 +156,56 @@ def _http_source(
         yield source
 
 
+SIM_SOURCES = ("sim", "embedded")
+"""Names of the embedded server source (``embedded`` is the older name)."""
+
+
+def resolved_spec(settings: LookupSettings) -> str:
+    """``--source`` with ``auto`` resolved (``x-api`` with a token, else ``sim``) and the
+    ``embedded`` alias spelled ``sim``."""
+    if settings.source == "auto":
+        return "x-api" if settings.token is not None else "sim"
+    return "sim" if settings.source in SIM_SOURCES else settings.source
+
+
+def source_kind(settings: LookupSettings) -> DatasetKind:
+    """Which dataset the configured source's profiles belong to, without opening the source.
+
+    The embedded server and any ``http://`` server given by address (normally ``influx-api-sim``)
+    may serve made-up profiles, so their data goes to the synthetic dataset.
+    """
+    spec = resolved_spec(settings)
+    if spec == "sim" or spec.startswith(("http://", "https://")):
+        return "simulated"
+    return "live"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PREFETCHED:
+        return getattr(importlib.import_module("influx_etl.sources.prefetched"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BROKEN_LINE_DETAIL",
+    "ERROR_RULES",
     "INPUT_DAMAGE_FIELD",
     "NOT_IN_FILE_DETAIL",
     "PROBLEM_INVALID",
     "PROBLEM_NOT_FOUND",
+    "RESPONSES_FIELD",
+    "SIM_SOURCES",
+    "UNCLASSIFIED_OUTCOME",
     "USERNAME_IN_TEXT",
     "BatchFetcher",
     "BulkLookupSource",
     "DatasetKind",
+    "ErrorRule",
     "HttpSource",
     "LookupError_",
     "LookupProgress",
     "LookupSource",
+    "PrefetchedAnswers",
     "PrefetchedSource",
     "RawBatch",
     "RawFile",
@@ -161,6 +215,7 @@ __all__ = [
     "error_outcome",
     "new_http_source",
     "open_source",
+    "prefetched_answers",
     "resolved_spec",
     "source_kind",
 ]

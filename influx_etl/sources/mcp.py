@@ -27,7 +27,8 @@ from typing import Any
 
 from influx_etl.config import LookupSettings, Secret
 from influx_etl.errors import AuthError, ConfigError, TransportError, mask_secrets
-from influx_etl.sources.base import BatchFetcher, DatasetKind, RawBatch, RetryPolicy
+from influx_etl.sources.base import DatasetKind, RawBatch
+from influx_etl.sources.fetch import BatchFetcher, RetryPolicy
 from influx_etl.sources.xclient import TWEET_FIELDS, USER_FIELDS, ApiResponse, utc_now_iso
 
 try:

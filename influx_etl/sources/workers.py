@@ -56,7 +56,8 @@ from joblib import Parallel, delayed, parallel_config
 
 from influx_etl.config import LookupSettings
 from influx_etl.errors import AuthError, ClusterError, ConfigError
-from influx_etl.sources.base import DatasetKind, HttpSource, RawBatch, new_http_source
+from influx_etl.sources.base import DatasetKind, RawBatch
+from influx_etl.sources.http import HttpSource, new_http_source
 from influx_etl.sources.pacing import RECHECK_S, BudgetStats, Pacing, WaitObserver
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Each method of the comparison (:func:`influx_etl.tools.benchmark.comparison_methods`: per-user,
 small-batch, bulk, parallel-bulk) looks the same ``--bench-handles`` synthetic handles up through
 the pipeline's own lookup stage (:class:`~influx_etl.sources.HttpSource` over an
-:class:`~influx_etl.sources.xclient.XClient` with pacing, :func:`influx_etl.lookup.raw_batches`'
+:class:`~influx_etl.sources.xclient.XClient` with pacing, :func:`influx_etl.batching.raw_batches`'
 workers),
 without the store or the rest of the pipeline (``influx-batch-benchmark run`` times those too).
 The server sleeps :data:`MODEL`; ``extra_info`` records the requests sent and the ceiling of the
@@ -18,7 +18,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from influx_etl.apisim import RunningServer, start_server, synthetic_handles
-from influx_etl.lookup import profiles, raw_batches, raw_frame
+from influx_etl.batching import raw_batches
+from influx_etl.lookup import profiles, raw_frame
 from influx_etl.sources import HttpSource, RawBatch
 from influx_etl.sources.pacing import Pacing
 from influx_etl.sources.xclient import XClient
