@@ -117,12 +117,13 @@ def new_run_id() -> str:
 def input_files(
     config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()
 ) -> list[tuple[str, Path]]:
-    """The rules, scoring and schema files a run reads, each checked to exist (the error names
-    the file and ``influx init``)."""
+    """The rules, scoring, freshness and schema files a run reads, each checked to exist (the
+    error names the file and ``influx init``)."""
     files = [
         (project.BRAND_RULES, config.rules.brand),
         (project.RISK_RULES, config.rules.risk),
         (project.SCORING, config.scoring_path),
+        (project.FRESHNESS, config.plan.freshness_path),
         (project.SCHEMA, config.schema_path),
     ]
     return [
@@ -145,6 +146,7 @@ def load_rulebook(config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()) 
         "risk": {"version": risk.version, "sha256": _file_sha256(config.rules.risk)},
         "schema": schema_version,
         "scoring": {"version": scoring.version, "sha256": _file_sha256(config.scoring_path)},
+        "freshness": {"sha256": _file_sha256(config.plan.freshness_path)},
     }
     return Rulebook(brand, risk, tuple(validators), schema_version, versions, scoring)
 
