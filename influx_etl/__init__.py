@@ -7,12 +7,11 @@ use, so ``import influx_etl`` (and every command's ``--help``) stays fast.
 Importing the package imports jsonschema once, without ``rfc3987_syntax``. jsonschema's format
 module registers every format whose checker package is installed; ``rfc3987_syntax`` (here because
 the notebooks extra's Jupyter packages ask for ``jsonschema[format-nongpl]``) builds its grammar at
-import time, which measured 0.8 s of the 1.4 s of ``influx-harvest --help``, on every command. It
-only checks the formats ``iri`` and ``iri-reference``, which our schemas do not use (they use
-``date-time``). So it is hidden from that one import and nothing else: jsonschema's
-``FORMAT_CHECKER`` then lacks those two formats, and :func:`influx_etl.validate.validator_for`
-refuses a schema that uses them rather than let it pass unchecked. Where jsonschema was imported
-before this package, nothing changes.
+import time, most of every command's start-up (docs/performance.md). It only checks the formats
+``iri`` and ``iri-reference``, which our schemas do not use (they use ``date-time``). So it is
+hidden from that one import and nothing else: jsonschema's ``FORMAT_CHECKER`` then lacks those two
+formats, and :func:`influx_etl.validate.validator_for` refuses a schema that uses them rather than
+let it pass unchecked. Where jsonschema was imported before this package, nothing changes.
 """
 
 from __future__ import annotations

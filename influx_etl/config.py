@@ -369,14 +369,13 @@ class OutputPaths:
 
 
 DEFAULT_CHUNK_ROWS: Final = 250_000
-"""Lines of a prefetched file per chunk; chosen by measurement (README, "Streaming"): at ten
-million profiles 250,000 peaked at 3.6 GB and 500,000 at 4.3 GB (over the 4 GB aim); at a
-million, 250,000 took 0.5 s longer than 500,000."""
+"""Lines of a prefetched file per chunk: the largest that keeps ten million profiles under the
+4 GB aim, hardly slower than larger chunks (docs/performance.md, "Streaming")."""
 
 DEFAULT_STORE_MEMORY: Final = "1GB"
 """DuckDB's memory limit on the dataset file. Its own default, 80 % of RAM, let a run of ten
-million handles hold 1.2 GB of table data in memory; past the limit DuckDB writes it out (to the
-dataset file, or ``influx.duckdb.tmp/`` beside it) instead (README, "Streaming")."""
+million handles hold its table data in memory; past the limit DuckDB writes it out (to the
+dataset file, or ``influx.duckdb.tmp/`` beside it) instead (docs/performance.md, "Streaming")."""
 
 _MEMORY_SIZE: Final = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B)$", re.IGNORECASE)
 

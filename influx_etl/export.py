@@ -227,13 +227,8 @@ def _jsonl_view(documents: pl.DataFrame) -> memoryview:
 
 
 GZIP_LEVEL: Final = 1
-"""zlib's fastest. The gzip thread is the export's longest (the main thread waited for it at the
-end): measured on the 83 MB export of the 1M-profile CPU benchmark (73,671 records; one
-``zlib.compressobj(level, DEFLATED, 31)`` over ``latest.jsonl``, CPU time best of 3), level 6
-(gzip's default) 0.87 s and 13.57 MB, level 3 0.45 s and 15.17 MB, level 1 0.41 s and 15.90 MB
-(level 9: 1.7 s, 13.2 MB). The export stage (``export_authors`` of that dataset, best of 3 on 2
-busy cores) took 2.38 s wall / 2.46 s CPU at level 6, 2.29 / 2.11 at level 3, 2.05 / 1.97 at
-level 1."""
+"""zlib's fastest: the gzip thread is the export's longest (the main thread waited for it at the
+end), and a higher level costs more time than its smaller file is worth (docs/performance.md)."""
 
 
 def gzip_compressor() -> zlib._Compress:

@@ -1,12 +1,13 @@
 """One in-memory DuckDB database per process, for the set operations that borrow DuckDB on frames
 (decoding JSON texts, hashing): :func:`cursor`.
 
-Opening an in-memory database costs 13 ms (measured with ``duckdb.connect()``), and the CPU path
-opened two per chunk of kept authors (:func:`influx_etl.transform.provenance_hashes`,
-:meth:`influx_etl.validate.compiled.CompiledSchemas.checked`) and one more per export; a cursor on
-a database already open costs 0.1 ms. Each cursor is a connection of its own: the frames it
-registers and its results are its own and go when it is closed, so callers use it as
-``with memory_db.cursor() as connection:`` exactly as they used ``duckdb.connect()``.
+Opening an in-memory database costs far more than a cursor on a database already open
+(docs/performance.md), and the CPU path opened two per chunk of kept authors
+(:func:`influx_etl.transform.provenance_hashes`,
+:meth:`influx_etl.validate.compiled.CompiledSchemas.checked`) and one more per export. Each
+cursor is a connection of its own: the frames it registers and its results are its own and go
+when it is closed, so callers use it as ``with memory_db.cursor() as connection:`` exactly as
+they used ``duckdb.connect()``.
 """
 
 from __future__ import annotations

@@ -124,12 +124,13 @@ def new_run_id() -> str:
 def input_files(
     config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()
 ) -> list[tuple[str, Path]]:
-    """The rules, scoring and schema files a run reads, each checked to exist (the error names
-    the file and ``influx init``)."""
+    """The rules, scoring, freshness and schema files a run reads, each checked to exist (the
+    error names the file and ``influx init``)."""
     files = [
         (project.BRAND_RULES, config.rules.brand),
         (project.RISK_RULES, config.rules.risk),
         (project.SCORING, config.scoring_path),
+        (project.FRESHNESS, config.plan.freshness_path),
         (project.SCHEMA, config.schema_path),
     ]
     return [
@@ -152,6 +153,7 @@ def load_rulebook(config: PipelineConfig, extra_schemas: tuple[Path, ...] = ()) 
         "risk": {"version": risk.version, "sha256": _file_sha256(config.rules.risk)},
         "schema": schema_version,
         "scoring": {"version": scoring.version, "sha256": _file_sha256(config.scoring_path)},
+        "freshness": {"sha256": _file_sha256(config.plan.freshness_path)},
     }
     return Rulebook(brand, risk, tuple(validators), schema_version, versions, scoring)
 
@@ -449,7 +451,7 @@ def work_fingerprint(batches: pl.DataFrame, source_name: str) -> str:
     """Identifies a run's work: the same seeds in the same batches from the same source."""
     digest = hashlib.sha256(source_name.encode())
     # the lines "\n<batch id>:<handle>,<handle>..." in batch order, made by Polars (a Python loop
-    # over a million handles took 0.25 s)
+    # is far slower: docs/performance.md)
     lines = (
         batches.group_by("batch_id", maintain_order=True)
         .agg(pl.col("handle").str.join(","))
@@ -707,8 +709,8 @@ _SEED_COLUMNS = ("handle", "seed_file", "seed_files", "categories")
 def _requested_from_seeds(raw: pl.DataFrame, seed_frame: pl.DataFrame) -> pl.DataFrame | None:
     """The handles a run requested, taken from its seeds (one row per handle already, and a
     selection shares the seeds' memory) when its raw batches are exactly the seeds' batches:
-    at ten million handles, exploding the batches' lists, deduplicating and joining the seeds
-    again took 2.5 GB more. ``None`` for a resumed run (its later batches re-batched the seeds).
+    exploding the batches' lists, deduplicating and joining the seeds again costs far more memory
+    (docs/performance.md). ``None`` for a resumed run (its later batches re-batched the seeds).
     The batch's time and origin are joined per chunk (:func:`lookup.file_profiles`)."""
     batch_ids = seed_frame["batch_id"].unique().sort()
     if raw.height != batch_ids.len() or not raw["batch_id"].sort().equals(batch_ids):
@@ -732,7 +734,7 @@ def _decided(
     if "seed_file" not in profiles.columns:
         with timing.stage("profiles"):
             # the seed columns are joined to the handle keys alone and laid beside the profiles:
-            # a join of the profiles would copy every profile column (~300 MB at 1M rows)
+            # a join of the profiles would copy every profile column (docs/performance.md)
             seed_columns = (
                 profiles.select("handle_key")
                 .join(

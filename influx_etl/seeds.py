@@ -306,7 +306,8 @@ def csv_file_rows(path: Path, lines: pl.DataFrame) -> pl.DataFrame:
         return pl.col("fields").list.get(index, null_on_oob=True)
 
     data = content.slice(1)
-    # The quote-aware split costs ten times a plain one; most files have no quotes at all.
+    # The quote-aware split costs far more than a plain one (docs/performance.md); most files
+    # have no quotes at all.
     quoted = bool(data.select(pl.col("text").str.contains('"', literal=True).any()).item())
     return data.with_columns(fields=csv_fields(pl.col("text"), quoted=quoted)).select(
         "line",
@@ -377,7 +378,7 @@ def distinct_seeds(valid: pl.DataFrame) -> pl.DataFrame:
     category = pl.col("category")
     given = category.is_not_null() & (category != "")
     # Most handles occur once: their lists are made row by row, and only the repeated ones are
-    # grouped (a group per handle costs ten times more: 1.9 s -> 0.4 s on a million handles).
+    # grouped (a group per handle costs far more: docs/performance.md).
     repeated = valid.select(pl.col("handle_key").is_duplicated()).to_series()
     once = valid.filter(~repeated).with_columns(
         seed_files=pl.concat_list("seed_file"),

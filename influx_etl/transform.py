@@ -203,10 +203,9 @@ def provenance_payload() -> pl.Expr:
 def provenance_hashes(payloads: pl.Series) -> pl.Series:
     """SHA-256 lower-case hex of each string's UTF-8 bytes, computed in DuckDB.
 
-    Polars has no SHA-256; DuckDB keeps it a set operation, without a per-row Python loop.
-    Measured on the 37k payloads (511 bytes on average) of a 500k-profile chunk of the CPU
-    benchmark, DuckDB 2.0: its ``sha256`` takes 59 ms on one thread, a ``hashlib`` loop 35 ms.
-    The database is the process's (:mod:`influx_etl.memory_db`): opening one cost 13 ms more.
+    Polars has no SHA-256; DuckDB keeps it a set operation, without a per-row Python loop (on
+    one thread, a ``hashlib`` loop is faster: docs/performance.md). The database is the
+    process's (:mod:`influx_etl.memory_db`): opening one per call cost time.
     """
     frame = pl.DataFrame({"payload": payloads.cast(pl.String)}).with_row_index("row")
     with memory_db.cursor() as connection:
@@ -303,11 +302,10 @@ def primary_language(text: pl.Expr) -> pl.Expr:
 def primary_languages(texts: pl.Series) -> pl.Series:
     """:func:`primary_language` of each text, ``lang_primary``.
 
-    Only texts with a non-ASCII character can be anything but ``en``, and they are few (1.5% of
-    the kept synthetic profiles): the script counts run on those alone and the rest are ``en``.
-    On the whole column, even blanked, the twelve counts and their list cost 85 ms per 37k
-    profiles (each count re-evaluates the blanking: eager frames share no subexpressions);
-    on the few, 7 ms.
+    Only texts with a non-ASCII character can be anything but ``en``, and they are few: the
+    script counts run on those alone and the rest are ``en``. On the whole column, even blanked,
+    the twelve counts and their list cost far more (each count re-evaluates the blanking: eager
+    frames share no subexpressions; docs/performance.md).
     """
     texts = texts.cast(pl.String)
     non_ascii = texts.str.contains(r"[^\x00-\x7F]").fill_null(False)

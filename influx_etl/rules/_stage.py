@@ -116,7 +116,7 @@ def matched(
     """The rows some part matched or ``also`` holds: their ``carried`` columns and each part's
     list column (``columns``, in order; empty where the part did not match)."""
     # the rows ``also`` holds as a lazy filter of the row numbers alone: an eager filter of
-    # ``rows`` copied every column of them first (27 ms per 500k profiles, against 1 ms)
+    # ``rows`` copied every column of them first (docs/performance.md)
     also_rows = rows.lazy().filter(also).select(ROW).collect()
     keys = pl.concat([*(frame.select(ROW) for frame in parts), also_rows])
     frame = (
@@ -131,9 +131,9 @@ def matched(
 
 def joined_lists(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     """The list columns ``columns`` of ``frame`` joined row by row, as ``pl.concat_list`` would
-    (the lists hold no nulls). ``concat_list`` builds its output row by row, ~250 ns a row per
-    list (11 ms for the brand stage's four lists over 25k rows); here the lists are exploded into
-    one long column and gathered back per row, in order (3 ms)."""
+    (the lists hold no nulls). ``concat_list`` builds its output row by row, which is slower
+    (docs/performance.md); here the lists are exploded into one long column and gathered back per
+    row, in order."""
     value = "__value"
     long = pl.concat(
         frame.lazy().select(ROW, pl.col(name).alias(value)).explode(value, empty_as_null=True)
@@ -153,8 +153,7 @@ def flat_links(rows: pl.DataFrame, where: pl.Expr, url: pl.Expr, urls: pl.Expr) 
     single = picked.select(ROW, url.alias("link"))
     listed = picked.select(ROW, urls.alias("link")).explode("link")
     # the bio's links are extracted on the rows whose bio may hold one only: a masked column
-    # (null elsewhere) still cost the list steps on every picked row (32 ms per 500k profiles,
-    # where 4% of the 160k rows with a link have one in their bio; 2 ms filtered)
+    # (null elsewhere) still cost the list steps on every picked row (docs/performance.md)
     written = (
         picked.filter(pl.col(BIO_LINK_HIT))
         .select(ROW, bio_links(pl.col(LOWER_BIO)).alias("link"))
@@ -193,8 +192,8 @@ def _placed(
 
     ``detailed`` gets two more rows, the defaults and nulls; each profile row knows its row of that
     table (a scatter of the row numbers) and all columns are gathered at once. A ``when`` that
-    chose between the default and a gather per column cost twice as much (the list columns'
-    ``when`` copies every list).
+    chose between the default and a gather per column cost more (the list columns' ``when``
+    copies every list; docs/performance.md).
     """
     columns = detailed.select(list(defaults))
     absent = detailed.height

@@ -152,7 +152,7 @@ def words_found(haystack: pl.Expr, pattern: str) -> pl.Expr:
     """``haystack.str.extract_all(pattern)`` for a pattern whose only ``\\b`` are word
     boundaries: with an ASCII ``\\b`` on the texts without a non-ASCII word character (where both
     boundaries fall at the same places), as :func:`bio_links` does; the Unicode one keeps the
-    engine off its DFA (the bio voice keywords on 200k bios: 171 ms -> 78 ms)."""
+    engine off its DFA (docs/performance.md)."""
     ascii_pattern = pattern.replace(r"\b", r"(?-u:\b)")
     unicode_words = haystack.str.contains(_NON_ASCII_WORD_CHAR)
     return pl.coalesce(
@@ -271,14 +271,15 @@ def name_prefilter_literals(keywords: Iterable[str]) -> list[str]:
 
 _AHO_CORASICK_DFA_PATTERNS = 100
 """``str.contains_any`` scans with a DFA up to this many literals (the ``aho-corasick`` crate's own
-limit), past it with an NFA three times slower than a regex alternation of the same literals."""
+limit), past it with an NFA slower than a regex alternation of the same literals
+(docs/performance.md)."""
 
 
 def contains_literal(text: pl.Expr, literals: Sequence[str]) -> pl.Expr:
     """``text`` holds one of ``literals`` (case-sensitive): ``str.contains_any`` for a few literals,
-    one regex alternation for more than :data:`_AHO_CORASICK_DFA_PATTERNS` (the brand name
-    keywords' 124 on 250k names: 16 ms -> 6 ms), or ``contains_any`` again when that alternation
-    is too large to compile."""
+    one regex alternation for more than :data:`_AHO_CORASICK_DFA_PATTERNS` (faster past it:
+    docs/performance.md), or ``contains_any`` again when that alternation is too large to
+    compile."""
     unique = sorted(set(literals))
     if not unique:
         return pl.lit(False)
@@ -332,8 +333,8 @@ _NON_ASCII_WORD_CHAR = r"[\w&&[^\x00-\x7F]]"
 def bio_links(lower_description: pl.Expr) -> pl.Expr:
     """``List(String)`` of the links written in a lower-case bio, see :data:`BIO_LINK`."""
     # A Unicode \b keeps the regex engine off its DFA as soon as the text holds any non-ASCII
-    # character (an emoji will do): 3 µs per bio. Bios without a non-ASCII word character are
-    # scanned with the ASCII boundary instead (11 ms -> 1 ms for the 3k bios of 250k profiles).
+    # character (an emoji will do). Bios without a non-ASCII word character are scanned with the
+    # ASCII boundary instead, which is faster (docs/performance.md).
     unicode_words = lower_description.str.contains(_NON_ASCII_WORD_CHAR)
     tokens = pl.coalesce(
         pl.when(~unicode_words).then(lower_description).str.extract_all(_BIO_LINK_ASCII_BOUNDARY),
@@ -358,7 +359,8 @@ def host_of(link: pl.Expr) -> pl.Expr:
     """The lower-case host of a link (``https://user@News.Example.com.:8080/x`` →
     ``news.example.com``): leading spaces, the scheme (``https://``) and user info (``user@``)
     dropped, then everything from the first ``/ ? # :`` or space; trailing dots dropped; an empty
-    string when nothing is left. (Plain replacements: a capture-group extraction is twice as slow.)
+    string when nothing is left. (Plain replacements: a capture-group extraction is slower,
+    docs/performance.md.)
     """
     rest = (
         link.str.strip_chars_start()

@@ -155,7 +155,9 @@ class RunLedger(StoreBase):
         try:
             return self._frame(
                 "SELECT handle_key, outcome, id, checked_at FROM handle_checks "
-                "SEMI JOIN checked_keys USING (handle_key)"
+                "SEMI JOIN checked_keys USING (handle_key) "
+                "QUALIFY row_number() OVER "
+                "(PARTITION BY handle_key ORDER BY checked_at DESC, run_id DESC) = 1"
             )
         finally:
             self._con.unregister("checked_keys")
@@ -178,9 +180,11 @@ class RunLedger(StoreBase):
 
     def record_checks(self, run_id: str) -> None:
         """Remember the settled outcomes this run looked up (not those it reused or replayed:
-        only rows answered by one of its own raw batches) as each handle's last check."""
+        only rows answered by one of its own raw batches) as each handle's newest check. The
+        table is a log read newest-first, not keyed: an upsert through a key index costs a
+        million-handle run seconds (docs/performance.md)."""
         self._execute(
-            "INSERT OR REPLACE INTO handle_checks "
+            "INSERT INTO handle_checks "
             "SELECT o.handle_key, o.handle, o.outcome, o.id, l.requested_at, o.run_id "
             "FROM handle_outcomes o JOIN raw_lookups l "
             "ON l.run_id = o.run_id AND l.batch_id = o.batch_id "

@@ -222,7 +222,7 @@ DROP VIEW flagged_accounts;
     # freshness and the usage ledger; the checks of earlier runs are filled from their outcomes
     5: """
 CREATE TABLE handle_checks (
-    handle_key VARCHAR PRIMARY KEY,
+    handle_key VARCHAR NOT NULL,
     handle VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL,
     id VARCHAR,

@@ -74,8 +74,8 @@ BENCHMARK_FORMAT: Final = 1
 """Version of ``benchmark.json``'s layout."""
 DEFAULT_SCENARIOS: Final = (50, 100, 200, 1000)
 """Handle counts of the original report's scenarios, and 1,000, where the methods part (the
-default run takes about a minute and a half on 2 cores, per-user's 1,000 requests most of it);
-10,000 via ``scenarios``."""
+default run stays short, per-user's 1,000 requests most of it: docs/performance.md); 10,000 via
+``scenarios``."""
 DEFAULT_LATENCY_S: Final = 0.05
 DEFAULT_PER_USER_S: Final = 0.001
 JSON_NAME: Final = "benchmark.json"

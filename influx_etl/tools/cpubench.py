@@ -3,7 +3,7 @@
 ``make bench-cpu`` runs ``python -m influx_etl.tools.cpubench --profiles 1000000``; ``make
 bench-stream``
 runs it on 10,000,000 profiles (5.7 GB of JSONL) without the floors (``--no-floors``: Polars' read
-alone would need more than 10 GB of memory), once per ``--chunk-rows`` value:
+alone would not fit in memory, docs/performance.md), once per ``--chunk-rows`` value:
 
 1. **Input.** ``WORK/profiles-N.jsonl`` and ``WORK/handles-N.txt`` from the generator
    (:mod:`influx_etl.apisim.generate`, seed 0), made once and reused while their recorded SHA-256

@@ -246,7 +246,7 @@ def _all(expressions: Iterable[pl.Expr]) -> pl.Expr:
 
     One ``all_horizontal`` node rather than a chain of ``&`` one level deeper per check: Polars
     prepares the expression of the bundled schema on every call, and the deep chain made that
-    47 ms even for 18 records (16 ms flat); on 37k records, 79 ms -> 48 ms.
+    slow even for a few records (docs/performance.md).
     """
     listed = list(expressions)
     if not listed:
@@ -466,8 +466,8 @@ class CompiledSchemas:
 
         A text with a ``null`` member left is not cleared: here, a value with a null field (at
         any depth, in a present object) whose key is not in ``omitted_when_null``. Everything
-        else is :meth:`checked_values`'. Rendering the texts of a million-profile run's 74k kept
-        authors took 0.23 s, about half of it removing the null members.
+        else is :meth:`checked_values`'. Rendering the texts is the costly part, about half of it
+        removing the null members (docs/performance.md).
         """
         if values.schema != self.witness:
             return None
@@ -499,8 +499,8 @@ class CompiledSchemas:
         makes them so). A text is cleared when no ``null`` member is left in it (it is then the
         canonical form of its values), every float of its values is finite (the encoder writes
         NaN and infinities as ``null``: the text would not hold the value checked) and the
-        values are valid. ``decoded`` is ``values``. Measured on 74k records: 0.09 s, against
-        0.57 s for :meth:`checked` (0.24 s of it decoding).
+        values are valid. ``decoded`` is ``values``. Far faster than :meth:`checked`, which
+        decodes (docs/performance.md).
         """
         if values.schema != self.witness:
             return None
@@ -516,10 +516,10 @@ class CompiledSchemas:
         return Checked(cleared=cleared.rename("cleared"), decoded=values)
 
     def _decoded(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-        """The texts decoded into the witness type by DuckDB's JSON reader (measured on 74k
-        records: 0.2 s, against 0.9 s for ``pl.read_ndjson``), and which texts were JSON. A value
-        of another type is converted or null (the canonical comparison then fails). The database
-        is the process's (:mod:`influx_etl.memory_db`): opening one cost 13 ms per call."""
+        """The texts decoded into the witness type by DuckDB's JSON reader (faster than
+        ``pl.read_ndjson``), and which texts were JSON. A value of another type is converted or
+        null (the canonical comparison then fails). The database is the process's
+        (:mod:`influx_etl.memory_db`): opening one per call cost time (docs/performance.md)."""
         frame = texts.to_frame()
         readable = texts.is_not_null()
         with memory_db.cursor() as connection:

@@ -165,7 +165,8 @@ def test_check_accepts_good_files_and_names_the_key_of_a_bad_one(tmp_path: Path)
     )
     result = _rules("check", str(BRAND_RULES), str(bad))
     assert result.returncode == 1
-    assert f"error: {bad} [spam.name_patterns[0]]: expected a regular expression" in result.stderr
+    # line 3 holds the pattern
+    assert f"error: {bad}:3 [spam.name_patterns[0]]: expected a regular expression" in result.stderr
     assert "'(?=ahead)'" in result.stderr
 
 

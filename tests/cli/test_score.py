@@ -66,4 +66,4 @@ def test_a_bad_scoring_file_is_named(dataset: Path, tmp_path: Path) -> None:
     scoring.write_text("weights: {activity: 1, quality: lots, relevance: 1}\n", encoding="utf-8")
     result = influx_score("--dataset", str(dataset), "--scoring", str(scoring))
     assert result.returncode == 1
-    assert f"{scoring} [weights.quality]: expected a number" in result.stderr
+    assert f"{scoring}:1 [weights.quality]: expected a number" in result.stderr
