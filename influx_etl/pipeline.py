@@ -372,10 +372,9 @@ def _looked_up(
     """Look the ``batches`` (``batch_id``, ``handle``) up and commit their raw answers.
 
     A source that already holds every answer (:class:`BulkLookupSource`, a prefetched file)
-    answers all batches at once with a reference to its data, stored in one transaction (and
-    reported to ``progress`` as one step, or to a :class:`BulkProgress` once decided); any
-    other source's batches are committed one by one as they arrive (crash safety), each with its
-    line in the usage ledger.
+    answers all batches at once with a reference to its data, stored in one transaction (one
+    progress step; a :class:`BulkProgress` hears of it once decided); other sources' batches are
+    committed one by one as they arrive (crash safety), each with its line in the usage ledger.
     """
     if isinstance(source, BulkLookupSource):
         answer = source.bulk_answer()
