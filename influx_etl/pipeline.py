@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -59,6 +59,13 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[RawBatch, int, int], None]
 """Called after each batch is committed: ``(batch, batches_done, batches_total)``."""
+
+
+@runtime_checkable
+class BulkProgress(Protocol):
+    """Told the counts of a bulk answer (a prefetched file) once decided: its batches carry none."""
+
+    def bulk_answered(self, batches: int, handles: int, found: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -284,9 +291,12 @@ def run_harvest(
             status = "succeeded"
         store.finish_run(run_id, utc_now_iso(), status, report.funnel)
         usage = run_usage(store, run_id, config.plan.price_per_user)
-        per_file = funnel.per_seed_file(
-            seed_load.frame, store.handle_outcomes(run_id), seed_load.rejects
-        )
+        outcomes = store.handle_outcomes(run_id)
+        if isinstance(progress, BulkProgress) and isinstance(source, BulkLookupSource):
+            looked_up = outcomes.filter(pl.col("batch_id").is_not_null())  # not the reused
+            found = int((looked_up["outcome"] == "found").sum())
+            progress.bulk_answered(looked_up_batches, looked_up.height, found)
+        per_file = funnel.per_seed_file(seed_load.frame, outcomes, seed_load.rejects)
     return replace(
         report,
         elapsed_s=time.perf_counter() - clock,
@@ -362,14 +372,14 @@ def _looked_up(
     """Look the ``batches`` (``batch_id``, ``handle``) up and commit their raw answers.
 
     A source that already holds every answer (:class:`BulkLookupSource`, a prefetched file)
-    answers all batches at once with a reference to its data, stored in one transaction (and
-    reported to ``progress`` as one step); any other source's batches are committed one by one
-    as they arrive (crash safety), each with its line in the usage ledger.
+    answers all batches at once with a reference to its data, stored in one transaction (one
+    progress step; a :class:`BulkProgress` hears of it once decided); other sources' batches are
+    committed one by one as they arrive (crash safety), each with its line in the usage ledger.
     """
     if isinstance(source, BulkLookupSource):
         answer = source.bulk_answer()
         store.save_bulk_batches(run_id, batches, answer)
-        if progress is not None and batches.height:
+        if progress is not None and batches.height and not isinstance(progress, BulkProgress):
             total = batches["batch_id"].n_unique()
             progress(replace(answer, batch_id=total - 1), total, total)
         return

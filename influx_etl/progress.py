@@ -210,6 +210,24 @@ class HarvestProgress:
         elif due:
             log.info("lookup: %s", self.summary())
 
+    def bulk_answered(self, batches: int, handles: int, found: int) -> None:
+        """A bulk answer (a prefetched file), once decided: its batches carry no handles, so the
+        pipeline gives the counts (see ``pipeline.BulkProgress``)."""
+        with self._lock:
+            self.batches_done = self.batches_total = batches
+            self.handles_done, self.found = handles, found
+            self._last_line = self._clock()
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                completed=batches,
+                total=batches,
+                handles=f"{handles}/{self.handles_total or '?'}",
+                found=found,
+            )
+        else:
+            log.info("lookup: %s", self.summary())
+
     def waiting(self, until: float, reason: str) -> None:
         with self._lock:
             self.waits += 1

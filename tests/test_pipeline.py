@@ -17,6 +17,8 @@ import pytest
 
 from influx_etl import seeds
 from influx_etl.apisim import ApiServerConfig, start_server
+from influx_etl.apisim.generate import write_profiles
+from influx_etl.apisim.synthetic import ORIGIN_FIELD
 from influx_etl.config import (
     LookupSettings,
     OutputPaths,
@@ -204,6 +206,37 @@ def test_prefetched_users_go_to_the_live_dataset(tmp_path: Path) -> None:
     assert not report.synthetic and report.dataset == tmp_path / "data/influx.duckdb"
     records = exported(report.export_dir)
     assert {s["method"] for r in records for s in r["meta"]["sources"]} == {"prefetched-file"}
+
+
+def test_a_generated_users_file_goes_to_the_synthetic_dataset(tmp_path: Path) -> None:
+    files = write_profiles(400, tmp_path / "profiles.jsonl", tmp_path / "handles.txt", workers=1)
+    assert files.handles_path is not None
+    config = config_for(
+        tmp_path, [files.handles_path], f"prefetched:{files.profiles_path}", batch_size=100
+    )
+    report = run_harvest(config)
+    assert report.synthetic and report.dataset == tmp_path / "data/synthetic/influx.duckdb"
+    assert not (tmp_path / "data/influx.duckdb").exists()
+    assert report.funnel["found"] == files.profiles and report.funnel["kept"] > 0
+    records = exported(report.export_dir)
+    assert {s["method"] for r in records for s in r["meta"]["sources"]} == {
+        "influx-api-sim:synthetic"
+    }
+
+
+def test_a_live_dataset_refuses_marked_users_further_in_a_file(tmp_path: Path) -> None:
+    # the first user is unmarked (the file looks live), a later one is the embedded server's
+    marked = user("9001", "MadeUp", 500_000, **{ORIGIN_FIELD: "synthetic"})
+    users_file = tmp_path / "users.jsonl"
+    lines = [json.dumps(u) for u in POPULATION.values()] + [json.dumps(marked)]
+    users_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    seed_file = write_seeds(tmp_path / "seeds", [*HANDLES, marked["username"]])
+    with pytest.raises(StoreError, match=rf"refusing 1 profiles .*@{marked['username']}.*"
+                       "synthetic dataset"):  # fmt: skip
+        run_harvest(config_for(tmp_path, [seed_file], f"prefetched:{users_file}"))
+    con = duckdb.connect(str(tmp_path / "data/influx.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM authors").fetchone() == (0,)
+    con.close()
 
 
 def test_a_bad_rules_file_fails_before_any_request(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import pty
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from influx_etl.apisim import ApiServerConfig, start_server
+from influx_etl.config import LookupSettings, OutputPaths, PipelineConfig, RuleFiles
+from influx_etl.pipeline import run_harvest
 from influx_etl.progress import HarvestProgress, duration
 from influx_etl.sources import LookupProgress, RawBatch
 from tests.cli.scripts import clean_env, console_script
@@ -125,3 +128,37 @@ def test_the_eta_counts_a_rate_limit_wait_still_due() -> None:
         progress.waiting(wall[0] + 600, "rate-limit window used up")
         eta = progress.eta_s()
         assert eta is not None and eta >= 600 > by_rate
+
+
+def test_a_prefetched_run_counts_the_handles_and_users_its_file_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    users = [
+        {"id": str(1000 + i), "username": f"person{i}", "name": f"P {i}", "description": "x",
+         "created_at": "2012-01-01T00:00:00.000Z", "verified": False, "verified_type": "none",
+         "public_metrics": {"followers_count": 60_000 + i, "following_count": 1,
+                            "tweet_count": 1, "listed_count": 1}}
+        for i in range(17)
+    ]  # fmt: skip
+    users_file = tmp_path / "users.jsonl"
+    users_file.write_text("".join(json.dumps(u) + "\n" for u in users), encoding="utf-8")
+    seeds = tmp_path / "seeds.txt"
+    handles = [u["username"] for u in users] + ["absent1", "absent2", "absent3"]
+    seeds.write_text("\n".join(handles) + "\n", encoding="utf-8")
+    config = PipelineConfig(
+        seed_paths=(seeds,),
+        lookup=LookupSettings(source=f"prefetched:{users_file}", batch_size=6),
+        rules=RuleFiles(
+            brand=REPO_ROOT / "lists/rules/brand_heuristics.yml",
+            risk=REPO_ROOT / "lists/rules/risk_terms.yml",
+        ),
+        outputs=OutputPaths(data_dir=tmp_path / "data"),
+    )
+    caplog.set_level(logging.INFO, logger="influx_etl.progress")
+    with HarvestProgress(stream=io.StringIO(), interactive=False) as progress:
+        report = run_harvest(config, progress=progress)
+    assert report.funnel["found"] == 17 and report.funnel["not_found"] == 3
+    lines = [r.getMessage() for r in caplog.records if r.name == "influx_etl.progress"]
+    assert lines[0] == "lookup: 4 batches (20 handles) to fetch"
+    assert lines[-1].startswith("lookup: 4/4 batches, 20/20 handles, 17 found")
+    assert (progress.handles_done, progress.found) == (20, 17)

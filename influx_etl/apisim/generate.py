@@ -8,10 +8,9 @@ the handles file, which a harvest then takes as its seed list. The handles the A
 return are answered in the users file as the embedded server answers them: a whole-response line
 ``{"errors": [...]}`` per chunk (``Not Found Error`` or ``Forbidden`` for a suspended account).
 
-The user objects are the embedded server's synthetic ones (same seed, same profiles) without its
-``_influx_origin`` mark: the file stands for users saved from the API, so a harvest of it goes to
-the *live* dataset of its ``--data-dir``. Run it with a data folder of its own (the CPU benchmark
-does), never the real one.
+The user objects are the embedded server's synthetic ones (same seed, same profiles), with its
+``_influx_origin: "synthetic"`` mark: a harvest of the file goes to the *synthetic* dataset of its
+``--data-dir`` (:func:`~influx_etl.sources.prefetched.prefetched_kind`), never the live one.
 
 Output is a pure function of ``count`` and ``seed``: the same bytes with any number of worker
 processes (chunks are made in parallel and written in order).
@@ -32,12 +31,7 @@ from typing import Final
 
 from influx_etl.apisim.answers import UserLookup
 from influx_etl.apisim.server_config import ApiServerConfig
-from influx_etl.apisim.synthetic import (
-    ORIGIN_FIELD,
-    handle_status,
-    iter_synthetic_handles,
-    synthetic_user,
-)
+from influx_etl.apisim.synthetic import handle_status, iter_synthetic_handles, synthetic_user
 from influx_etl.errors import ConfigError, SourceError
 
 CHUNK_HANDLES: Final = 5_000
@@ -95,7 +89,6 @@ def chunk_lines(handles: Sequence[str], seed: int) -> tuple[str, int, int]:
             suspended += status == "suspended"
             continue
         user = synthetic_user(handle, seed)
-        del user[ORIGIN_FIELD]
         lines.append(json.dumps(user, ensure_ascii=False, separators=(",", ":")))
     if missing:
         answer = UserLookup(ApiServerConfig(seed=seed)).document(missing)

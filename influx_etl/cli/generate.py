@@ -44,9 +44,9 @@ def main(count: int, out: Path, handles_out: Path | None, seed: int, workers: in
     """Write COUNT synthetic X user objects as a prefetched users file.
 
     \b
-    The profiles are the embedded server's synthetic ones, saved as if from the API: a
-    harvest of the file goes to the LIVE dataset of its --data-dir, so give it a data
-    folder of its own, e.g.
+    The profiles are the embedded server's synthetic ones and keep its synthetic mark
+    (_influx_origin): a harvest of the file goes to the SYNTHETIC dataset of its
+    --data-dir (DIR/synthetic/influx.duckdb), never the live one, e.g.
       influx-harvest bulk --handles-file handles.txt --source prefetched:profiles.jsonl \\
           --data-dir data/cpubench
     """

@@ -25,10 +25,11 @@ from influx_etl.tools.report import write_report
 )
 def report_command(run_id: str | None, dataset: Path, out: Path | None) -> None:
     """Write an HTML report of a run: funnel, throughput, rate-limit waits, outcomes per seed
-    file and what changed in the dataset. Charts are embedded: the file stands alone."""
+    file, the accounts it dropped and why, and what changed in the dataset. Charts are
+    embedded: the file stands alone. A synthetic dataset's report says so at the top."""
     try:
         written = write_report(dataset, out, run_id)
     except InfluxError as exc:
         click.echo(visible_text(f"error: {exc}"), err=True)
         sys.exit(1)
-    click.echo(f"report written to {written}")
+    click.echo(f"report of run {written.run_id} written to {written.path}")

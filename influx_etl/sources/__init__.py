@@ -172,11 +172,16 @@ def source_kind(settings: LookupSettings) -> DatasetKind:
     """Which dataset the configured source's profiles belong to, without opening the source.
 
     The embedded server and any ``http://`` server given by address (normally ``influx-api-sim``)
-    may serve made-up profiles, so their data goes to the synthetic dataset.
+    may serve made-up profiles, so their data goes to the synthetic dataset; so does a prefetched
+    users file of the embedded server's marked users (``influx generate-profiles``).
     """
     spec = resolved_spec(settings)
     if spec == "sim" or spec.startswith(("http://", "https://")):
         return "simulated"
+    if spec.startswith("prefetched:"):
+        from influx_etl.sources.prefetched import prefetched_kind
+
+        return prefetched_kind(Path(spec.removeprefix("prefetched:")))
     return "live"
 
 

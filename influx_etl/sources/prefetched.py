@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from influx_etl.apisim.synthetic import ORIGIN_FIELD, ORIGIN_RECORDED, ORIGIN_SYNTHETIC
 from influx_etl.errors import SourceError
 from influx_etl.sources.base import (
     BROKEN_LINE_DETAIL,
@@ -53,6 +55,42 @@ USERNAME_IN_TEXT = re.compile(rb'"username"\s*:\s*"([A-Za-z0-9_]{1,15})"')
 BROKEN_LINES_SCHEMA = pl.Schema({"line": pl.Int64, "handle_key": pl.String})
 """Broken lines of a prefetched users file: the physical ``line`` and each handle its text names
 (``"username":"..."``), null when it names none."""
+
+
+_KIND_LINES = 64
+"""Non-blank lines :func:`prefetched_kind` reads at most to find the file's first user."""
+
+
+def prefetched_kind(path: Path) -> DatasetKind:
+    """Which dataset a users file's profiles belong to: ``simulated`` when its first user object
+    carries the embedded server's mark (``influx generate-profiles`` writes it on every one), else
+    ``live``. Only the first lines are read; a marked user further on is refused by the live
+    dataset's guard. An unreadable file is ``live`` here: reading it reports the error."""
+    try:
+        with path.open("rb") as lines:
+            for line in itertools.islice((ln for ln in lines if ln.strip()), _KIND_LINES):
+                user = _first_user(line)
+                if user is not None:
+                    origin = user.get(ORIGIN_FIELD)
+                    return "simulated" if origin in (ORIGIN_SYNTHETIC, ORIGIN_RECORDED) else "live"
+    except OSError:
+        pass
+    return "live"
+
+
+def _first_user(line: bytes) -> dict[str, object] | None:
+    """The first user object of one line (bare, ``{"data": {...}}`` or ``{"data": [...]}``)."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and "data" in value:
+        value = value["data"]
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict) and "username" in value:
+        return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -341,11 +379,20 @@ class PrefetchedSource:
     (:func:`prefetched_answers`) and its answers kept as JSON by handle.
     """
 
-    kind: DatasetKind = "live"
+    kind: DatasetKind
+    """``simulated`` when the file's users are the embedded server's (:func:`prefetched_kind`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = f"prefetched:{path}"
+        self.kind = prefetched_kind(path)
+        if self.kind == "simulated":
+            log.warning(
+                "%s holds the embedded server's synthetic users (%s mark): this run writes to the "
+                "synthetic dataset, never the live one",
+                path,
+                ORIGIN_FIELD,
+            )
         self._answers: _FileAnswers | None = None
         self._answers_lock = threading.Lock()
         # The file's SHA-256 (docs/performance.md) is computed while the run does other work;

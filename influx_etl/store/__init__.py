@@ -24,10 +24,15 @@ import polars as pl
 from influx_etl.errors import StoreError
 from influx_etl.frames import AUTHORS_SCHEMA
 from influx_etl.sources import DatasetKind
-from influx_etl.store.connection import INSERT_SLICE_ROWS, ROW_GROUP_ROWS, connected
+from influx_etl.store.connection import (
+    INSERT_SLICE_ROWS,
+    LIVE_ORIGINS,
+    ROW_GROUP_ROWS,
+    connected,
+    from_embedded_server,
+)
 from influx_etl.store.curation import Curation
 from influx_etl.store.integration import (
-    LIVE_ORIGINS,
     Integrating,
     Integration,
     OutcomeCounts,
@@ -48,6 +53,7 @@ __all__ = [
     "OutcomeCounts",
     "RunIntegration",
     "Store",
+    "from_embedded_server",
 ]
 
 

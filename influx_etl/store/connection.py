@@ -33,6 +33,21 @@ frame through an Arrow copy of it, so a whole large frame at once costs that cop
 (docs/performance.md)."""
 NEW_ROWS = "new_rows"
 """The name an INSERT of :meth:`StoreBase._insert_frame` reads its frame by."""
+LIVE_ORIGINS = ("x-api-v2", "prefetched", "imported")
+"""Origins a live dataset accepts; the embedded server's (synthetic, recorded) never enter it."""
+EMBEDDED_SERVER_METHOD = "influx-api-sim:"
+"""How a source method of the embedded server begins (``meta.sources[].method``)."""
+
+
+def from_embedded_server() -> pl.Expr:
+    """Whether an author row (AUTHORS_SCHEMA) was made by the embedded server: its origin is not
+    a live one, or one of its sources is the server's (an imported record keeps its own)."""
+    server_source = (
+        pl.col("sources")
+        .list.eval(pl.element().struct.field("method").str.starts_with(EMBEDDED_SERVER_METHOD))
+        .list.any()
+    )
+    return (~pl.col("origin").is_in(LIVE_ORIGINS)).fill_null(False) | server_source.fill_null(False)
 
 
 class TracedConnection:
@@ -162,6 +177,23 @@ class StoreBase:
 
     def close(self) -> None:
         self._con.close()
+
+    def refuse_embedded_server_authors(self, authors: pl.DataFrame) -> None:
+        """The one guard of a live dataset: authors made by the embedded server
+        (:func:`from_embedded_server`) raise StoreError before anything is written."""
+        if self.kind != "live":
+            return
+        made_up = authors.filter(from_embedded_server())
+        if made_up.height:
+            origins = ", ".join(sorted(set(made_up["origin"].drop_nulls().unique().to_list())))
+            raise StoreError(
+                f"{self.path} holds live data only; refusing {made_up.height:,} profiles made by "
+                f"the embedded server (e.g. @{made_up['handle'][0]}, origin {origins or 'unknown'})"
+                " — they belong in the synthetic dataset: nothing was written. Look them up with "
+                "--source sim, or pass a users file whose user objects carry the embedded "
+                "server's _influx_origin mark (influx generate-profiles writes it): such a file "
+                "goes to the synthetic dataset"
+            )
 
     @property
     def schema_version(self) -> int:

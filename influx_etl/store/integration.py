@@ -13,15 +13,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from influx_etl.errors import StoreError
 from influx_etl.frames import AUTHORS_SCHEMA, OUTCOMES_SCHEMA, SEED_REJECTS_SCHEMA
 from influx_etl.store.connection import NEW_ROWS, ROW_GROUP_ROWS, StoreBase
 from influx_etl.store.schema import columns_sql
 
 _CHANGE_IGNORED = {"sources", "last_refresh_at"}
 """Columns that change on every lookup; an author whose other columns are equal is unchanged."""
-LIVE_ORIGINS = ("x-api-v2", "prefetched")
-"""Origins a live dataset accepts; the embedded server's (synthetic, recorded) never enter it."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +98,7 @@ class RunIntegration:
         :meth:`keep_settled_authors`); ``invalid_ids`` failed validation and stay out of the
         dataset, but are staged so that a later part can supersede them too."""
         store = self.store
-        if store.kind == "live" and authors.filter(~pl.col("origin").is_in(LIVE_ORIGINS)).height:
-            raise StoreError(
-                f"{store.path} holds live lookups only; refusing profiles from the embedded "
-                "server (synthetic or replayed) — they belong in the synthetic dataset"
-            )
+        store.refuse_embedded_server_authors(authors)
         invalid = pl.lit(False)
         if invalid_ids is not None:
             invalid = pl.col("id").is_in(invalid_ids.cast(pl.String).implode())

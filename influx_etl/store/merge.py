@@ -21,20 +21,11 @@ class ImportMerge(StoreBase):
         ``unchanged`` and importing the same records again changes nothing. Banned authors are
         skipped (``banned``). An author whose handle (ignoring case) belongs to another id here
         (one not given another handle by these authors: a swap is fine), or a live dataset given
-        a profile of the embedded server (origin ``recorded`` or ``synthetic``, or an
-        ``influx-api-sim:`` source), raises StoreError and changes nothing.
+        a profile of the embedded server (:meth:`refuse_embedded_server_authors`), raises
+        StoreError and changes nothing.
         Each author written gets a metrics snapshot at its ``last_refresh_at``.
         """
-        from_server = pl.col("origin").is_in(["recorded", "synthetic"]) | pl.col(
-            "sources"
-        ).list.eval(
-            pl.element().struct.field("method").str.starts_with("influx-api-sim:")
-        ).list.any().fill_null(False)
-        if self.kind == "live" and authors.filter(from_server).height:
-            raise StoreError(
-                f"{self.path} holds live data only; refusing records whose sources are the "
-                "embedded server's — they belong in the synthetic dataset"
-            )
+        self.refuse_embedded_server_authors(authors)
         arriving = authors.select(list(AUTHORS_SCHEMA)).with_columns(
             handle_key=pl.col("handle").str.to_lowercase()
         )

@@ -25,8 +25,9 @@ alone would not fit in memory, docs/performance.md), once per ``--chunk-rows`` v
    markdown and written to ``WORK/cpubench-N.md`` and ``WORK/cpubench-N.json`` (N the profile
    count, e.g. ``cpubench-1000000.md``) with the date, the machine and the library versions.
 
-The harvest writes to the *live* dataset of ``WORK/data``: the profiles are synthetic, so that
-folder is the benchmark's own, emptied before each run. Run from the repository root (the rule
+The profiles carry the embedded server's synthetic mark, so the harvest writes to the synthetic
+dataset of ``WORK/data`` (``WORK/data/synthetic/``), never a live one; that folder is the
+benchmark's own, emptied before each run. Run from the repository root (the rule
 files are read from ``lists/rules/``).
 """
 
@@ -117,7 +118,12 @@ def input_files(work_dir: Path, count: int, seed: int) -> tuple[Path, Path, int,
     meta = work_dir / f"profiles-{count}.json"
     if profiles.is_file() and handles.is_file() and meta.is_file():
         recorded = json.loads(meta.read_text(encoding="utf-8"))
-        if recorded.get("seed") == seed and RawFile.of(profiles).sha256 == recorded.get("sha256"):
+        # an input made before the generator kept the synthetic mark would go to a live dataset
+        if (
+            recorded.get("seed") == seed
+            and recorded.get("origin") == "synthetic"
+            and RawFile.of(profiles).sha256 == recorded.get("sha256")
+        ):
             return profiles, handles, int(recorded["profiles"]), int(recorded["handles"])
     print(f"generating {count:,} profiles into {profiles} ...", flush=True)
     files = write_profiles(count, profiles, handles, seed=seed)
@@ -125,6 +131,7 @@ def input_files(work_dir: Path, count: int, seed: int) -> tuple[Path, Path, int,
         json.dumps(
             {
                 "seed": seed,
+                "origin": "synthetic",
                 "profiles": files.profiles,
                 "handles": files.handles,
                 "sha256": files.sha256,

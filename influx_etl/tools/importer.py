@@ -47,11 +47,9 @@ from influx_etl.frames import AUTHORS_SCHEMA, PUBLIC_METRICS
 from influx_etl.pipeline import new_run_id
 from influx_etl.sources import DatasetKind
 from influx_etl.sources.xclient import utc_now_iso
-from influx_etl.store import Integration, Store
+from influx_etl.store import Integration, Store, from_embedded_server
 
 IMPORTED_ORIGIN: Final = "imported"
-SIMULATED_METHOD_PREFIX: Final = "influx-api-sim:"
-"""Source methods of the embedded API server: such records belong in the synthetic dataset."""
 
 _VERIFIED_TYPES: Final = ("blue", "business", "government", "none")
 _METRIC_ALIASES: Final = {"like_count": ("like_count", "total_like_count")}
@@ -313,14 +311,9 @@ def prepared_import(
 
 
 def simulated(authors: pl.DataFrame) -> pl.Series:
-    """Whether each author's sources say the embedded API server made it (Boolean)."""
-    from_server = (
-        pl.col("sources")
-        .list.eval(pl.element().struct.field("method").str.starts_with(SIMULATED_METHOD_PREFIX))
-        .list.any()
-        .fill_null(False)
-    )
-    return authors.select(from_server.alias("simulated")).to_series()
+    """Whether each author's sources say the embedded API server made it (Boolean): the live
+    dataset's guard's own test (:func:`~influx_etl.store.from_embedded_server`)."""
+    return authors.select(from_embedded_server().alias("simulated")).to_series()
 
 
 # -- against the dataset --------------------------------------------------------------------------

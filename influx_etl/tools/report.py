@@ -9,9 +9,14 @@ HTML:
 * rate-limit waits: the quota the server stated (``raw_lookups.rate_limit``), extra attempts,
   429 answers, and the stretches when no request was in flight (every worker waiting);
 * outcomes per seed file (``handle_outcomes``), with the seed rows rejected before lookup;
+* the accounts the run dropped, each with the decision and the brand rules / risk flags behind it
+  (``handle_outcomes``), sorted by decision then handle, with a count per decision;
 * what changed in the dataset: ``runs.counts`` (new, updated, unchanged, removed), the authors
   the run added or changed (``author_snapshots``: no earlier snapshot, or other followers, or
-  ``authors.last_changed_run``), those that left, and the dataset size after each run.
+  ``authors.last_changed_run``), those that left (every one: the tables are never cut), and the
+  dataset size after each run.
+
+A synthetic dataset (the embedded server's made-up profiles) is headed by :data:`SYNTHETIC_BANNER`.
 
 The rooms: :mod:`~influx_etl.tools.report_run` reads the run, :mod:`~influx_etl.tools.report_frames`
 derives its tables, :mod:`~influx_etl.tools.report_figures` draws the charts (base64 PNG, so the
@@ -23,6 +28,7 @@ every piece of profile text reaches the page through ``markupsafe``, never by co
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Final
@@ -45,6 +51,8 @@ from influx_etl.tools.report_figures import (
 from influx_etl.tools.report_frames import (
     IDLE_GAP_S,
     batch_timeline,
+    decision_counts,
+    dropped_accounts,
     funnel_stages,
     rate_limit_summary,
     seed_file_outcomes,
@@ -72,23 +80,33 @@ _NOT_HANDLES: Final = [
 ]
 """Counts that are not of looked-up handles (no share of them is shown)."""
 
-TABLE_ROWS: Final = 25
-"""Longest author table in the report (the rest is counted, not listed)."""
+SYNTHETIC_BANNER: Final = "SYNTHETIC — made up by the embedded server, not real data"
+"""Heads the report of a synthetic dataset's run."""
 
 
-def write_report(dataset: Path, out: Path | None = None, run_id: str | None = None) -> Path:
-    """Write the HTML report of ``run_id`` (default: the newest run); returns its path.
+@dataclass(frozen=True)
+class WrittenReport:
+    run_id: str
+    path: Path
+
+
+def write_report(
+    dataset: Path, out: Path | None = None, run_id: str | None = None
+) -> WrittenReport:
+    """Write the HTML report of ``run_id`` (default: the newest run); returns the run reported
+    and the file written.
 
     Without ``out`` it goes to ``reports/run-<RUN_ID>.html`` beside the dataset file.
     """
     data = read_run(dataset, run_id)
-    target = out or dataset.parent / "reports" / f"run-{data.run['run_id']}.html"
+    reported = str(data.run["run_id"])
+    target = out or dataset.parent / "reports" / f"run-{reported}.html"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render_html(data, generated_at=utc_now_iso()), encoding="utf-8")
     except OSError as exc:
         raise ExportError(f"cannot write the report {target}: {exc}") from None
-    return target
+    return WrittenReport(reported, target)
 
 
 def _figure(fig: Figure, alt: str) -> Markup:
@@ -104,9 +122,21 @@ def _duration(started: str | None, finished: str | None) -> str:
 
 
 def _authors_table(frame: pl.DataFrame) -> Markup:
-    shown = frame.head(TABLE_ROWS).rename(_AUTHOR_HEADERS, strict=False)
-    more = frame.height - shown.height
-    return html_table(shown) + (note_paragraph(f"… and {more:,} more.") if more > 0 else "")
+    return html_table(frame.rename(_AUTHOR_HEADERS, strict=False))
+
+
+def _dropped_section(outcomes: pl.DataFrame) -> Markup:
+    dropped = dropped_accounts(outcomes)
+    if dropped.is_empty():
+        return note_paragraph("The run dropped no account.")
+    return (
+        html_table(decision_counts(dropped))
+        + note_paragraph(
+            "Every account the run did not keep, by decision (in funnel order) then handle: "
+            "the brand rules and risk flags each matched, or why the lookup found none."
+        )
+        + html_table(dropped.rename(_DROPPED_HEADERS, strict=False))
+    )
 
 
 _SEED_FILE_HEADERS: Final = {
@@ -116,6 +146,16 @@ _SEED_FILE_HEADERS: Final = {
     "not_found_rate": "not-found rate",
     "suspended_rate": "suspended rate",
     "rejected": "rejected seed rows",
+}
+
+
+_DROPPED_HEADERS: Final = {
+    "seed_file": "seed file",
+    "followers_count": "followers",
+    "brand_matches": "brand rules matched",
+    "risk_flags": "risk flags",
+    "risk_matches": "risk terms matched",
+    "outcome_detail": "lookup detail",
 }
 
 
@@ -212,6 +252,7 @@ def render_html(data: RunData, *, generated_at: str) -> str:
             )
             + note_paragraph("Rejected seed rows were not valid handles (never looked up)."),
         ),
+        ("dropped", "Dropped accounts", _dropped_section(data.outcomes)),
         (
             "changes",
             "What changed in the dataset",
@@ -240,7 +281,7 @@ def render_html(data: RunData, *, generated_at: str) -> str:
         '<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>influx run {run_id}</title><style>{css}</style></head><body>"
+        "<title>influx run {run_id}</title><style>{css}</style></head><body>{banner}"
         "<h1>Run {run_id}</h1><p class='meta'>{meta}</p>"
         "<p class='meta'>dataset {dataset}</p>{rules_note}"
         "<nav>{nav}</nav>{body}"
@@ -249,6 +290,9 @@ def render_html(data: RunData, *, generated_at: str) -> str:
     ).format(
         csp=CONTENT_SECURITY_POLICY,
         run_id=run_id,
+        banner=Markup('<p class="synthetic">{}</p>').format(SYNTHETIC_BANNER)
+        if data.synthetic
+        else "",
         css=Markup(STYLESHEET),  # our own constant: a stylesheet's text is not HTML-escaped
         meta=meta,
         dataset=str(data.dataset),

@@ -156,3 +156,35 @@ def seed_file_outcomes(outcomes: pl.DataFrame, seed_rejects: pl.DataFrame) -> pl
     return per_file.select(
         "seed_file", "handles", *present, pl.exclude("seed_file", "handles", *present)
     )
+
+
+def dropped_accounts(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Every handle the run did not keep, with what dropped it: the decision, the brand rules and
+    risk flags (and terms) that matched, the lookup's detail for a handle not found. Sorted by
+    decision (in :data:`DECISION_COLOURS` order: the funnel's) then handle, so a reader finds
+    a handle in its decision's block."""
+    others = set(outcomes["decision"].drop_nulls().unique().to_list()) - set(DECISION_COLOURS)
+    order = pl.Enum([*DECISION_COLOURS, *sorted(others)])
+    return (
+        outcomes.filter(pl.col("decision") != "kept")
+        .with_columns(
+            pl.col("decision").cast(order).alias("_order"), _key=pl.col("handle").str.to_lowercase()
+        )
+        .sort("_order", "_key", "handle")
+        .select(
+            "decision",
+            "handle",
+            "seed_file",
+            "followers_count",
+            "brand_matches",
+            "risk_flags",
+            "risk_matches",
+            "outcome_detail",
+        )
+    )
+
+
+def decision_counts(dropped: pl.DataFrame) -> pl.DataFrame:
+    """``decision, accounts``: how many of the dropped accounts each decision holds, in the
+    dropped table's order."""
+    return dropped.group_by("decision", maintain_order=True).agg(pl.len().alias("accounts"))

@@ -30,6 +30,8 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 th,td{padding:.2rem .7rem;border-bottom:1px solid #eee;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#555;font-size:.9rem} .scroll{overflow-x:auto}
+.synthetic{background:#fff3e0;border:2px solid #ef6c00;color:#bf360c;font-weight:700;
+ padding:.5rem .8rem;margin:0 0 1rem}
 footer{margin-top:3rem;color:#777;font-size:.85rem}
 """
 

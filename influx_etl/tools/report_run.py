@@ -24,6 +24,8 @@ class RunData:
     """Everything the report shows about one run, as read from the dataset."""
 
     dataset: Path
+    synthetic: bool
+    """The dataset holds the embedded server's made-up profiles (its kind is ``simulated``)."""
     run: dict[str, Any]
     """The run's row: run_id, started_at, finished_at, status, source, operator, rules_versions."""
     counts: dict[str, int]
@@ -32,7 +34,8 @@ class RunData:
     """batch_id, handles (count), requested_at, status, error, attempts, elapsed_s,
     rl_remaining, rl_limit, rl_reset: one row per stored batch of the run."""
     outcomes: pl.DataFrame
-    """seed_file, handle, outcome, decision, followers_count: one row per looked-up handle."""
+    """seed_file, handle, outcome, decision, followers_count, brand_matches, risk_flags,
+    risk_matches, outcome_detail: one row per looked-up handle."""
     seed_rejects: pl.DataFrame
     """seed_file, rejected: seed rows of each file that were not valid handles."""
     history: pl.DataFrame
@@ -50,21 +53,23 @@ def read_run(dataset: Path, run_id: str | None = None) -> RunData:
     """Read one run (default: the newest) of the dataset file for the report."""
     # Opening through the store checks the file is an influx dataset and migrates an older one;
     # the report itself then reads over a read-only connection.
-    with Store.open_existing(dataset):
-        pass
+    with Store.open_existing(dataset) as store:
+        synthetic = store.kind == "simulated"
     try:
         con = duckdb.connect(str(dataset), read_only=True)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open dataset {dataset}: {exc}") from None
     try:
-        return _read_run(con, dataset, run_id)
+        return _read_run(con, dataset, run_id, synthetic)
     except duckdb.Error as exc:
         raise StoreError(f"{dataset}: cannot read run {run_id or '(newest)'}: {exc}") from None
     finally:
         con.close()
 
 
-def _read_run(con: duckdb.DuckDBPyConnection, dataset: Path, run_id: str | None) -> RunData:
+def _read_run(
+    con: duckdb.DuckDBPyConnection, dataset: Path, run_id: str | None, synthetic: bool
+) -> RunData:
     def frame(sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         result: pl.DataFrame = con.sql(sql, params=list(params) or None).pl()
         return result
@@ -98,7 +103,8 @@ def _read_run(con: duckdb.DuckDBPyConnection, dataset: Path, run_id: str | None)
         [run_id],
     )
     outcomes = frame(
-        "SELECT seed_file, handle, outcome, decision, followers_count FROM handle_outcomes "
+        "SELECT seed_file, handle, outcome, decision, followers_count, brand_matches, risk_flags,"
+        " risk_matches, outcome_detail FROM handle_outcomes "
         "WHERE run_id = ? ORDER BY handle_key",
         [run_id],
     )
@@ -144,6 +150,7 @@ def _read_run(con: duckdb.DuckDBPyConnection, dataset: Path, run_id: str | None)
     )
     return RunData(
         dataset=dataset,
+        synthetic=synthetic,
         run=run,
         counts=counts,
         batches=batches,

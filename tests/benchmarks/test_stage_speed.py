@@ -142,7 +142,8 @@ def test_integrate_stage(
     rejects = pl.DataFrame(schema=SEED_REJECTS_SCHEMA)
 
     def fresh_store() -> tuple[tuple[Store], dict[str, object]]:
-        return (Store.open(tmp_path / f"run-{next(_runs)}.duckdb", "live"),), {}
+        # the generator's profiles are synthetic: a live dataset refuses them
+        return (Store.open(tmp_path / f"run-{next(_runs)}.duckdb", "simulated"),), {}
 
     def integrate(store: Store) -> int:
         with store:

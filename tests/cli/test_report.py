@@ -28,7 +28,7 @@ def test_report_of_a_chosen_run_to_a_chosen_file(built: BuiltDataset, tmp_path: 
     result = influx("report", "--run", built.first.run_id, "--dataset", str(built.path),
                     "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert str(out) in result.stdout
+    assert result.stdout.strip() == f"report of run {built.first.run_id} written to {out}"
     page = out.read_text(encoding="utf-8")
     assert f"<h1>Run {built.first.run_id}</h1>" in page
     assert page.count('src="data:image/png;base64,') == 5
@@ -45,6 +45,7 @@ def test_report_defaults_to_the_newest_run_beside_the_dataset(
     assert result.returncode == 0, result.stderr
     written = data / "reports" / f"run-{built.second.run_id}.html"
     assert written.is_file()
+    assert f"report of run {built.second.run_id} written to" in result.stdout
     assert f"<h1>Run {built.second.run_id}</h1>" in written.read_text(encoding="utf-8")
 
 

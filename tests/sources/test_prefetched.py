@@ -11,9 +11,10 @@ from typing import Any
 import polars as pl
 import pytest
 
+from influx_etl.config import LookupSettings
 from influx_etl.errors import SourceError
 from influx_etl.lookup import profiles, raw_frame
-from influx_etl.sources import PROBLEM_NOT_FOUND, PrefetchedSource, prefetched
+from influx_etl.sources import PROBLEM_NOT_FOUND, PrefetchedSource, prefetched, source_kind
 from influx_etl.sources.prefetched import prefetched_answers
 from tests.sources.conftest import RECORDED
 from tests.sources.prefetched_files import damaged_file, users_file
@@ -134,3 +135,26 @@ def test_read_ahead_keeps_order_passes_errors_on_and_closes_the_reader() -> None
     assert next(early)["index"][0] == 0
     early.close()  # the caller stops after one chunk: the reader is closed all the same
     assert closed == [True, True, True]
+
+
+_MARKED = {**RECORDED["alice"], "_influx_origin": "synthetic"}
+_ERRORS_LINE = {"errors": [{"value": "gone", "title": "Not Found Error"}]}
+
+
+@pytest.mark.parametrize(
+    ("lines", "kind"),
+    [
+        ([_MARKED, RECORDED["bob"]], "simulated"),
+        ([_ERRORS_LINE, {"data": [_MARKED]}], "simulated"),  # the first user decides
+        ([{"data": {**_MARKED, "_influx_origin": "recorded"}}], "simulated"),
+        ([RECORDED["bob"], _MARKED], "live"),  # the live dataset's guard refuses the later one
+        ([_ERRORS_LINE], "live"),
+    ],
+)
+def test_a_file_of_the_embedded_servers_users_belongs_to_the_synthetic_dataset(
+    tmp_path: Path, lines: list[dict[str, Any]], kind: str
+) -> None:
+    path = tmp_path / "users.jsonl"
+    path.write_text("not json\n\n" + "".join(json.dumps(v) + "\n" for v in lines), "utf-8")
+    assert PrefetchedSource(path).kind == kind
+    assert source_kind(LookupSettings(source=f"prefetched:{path}")) == kind

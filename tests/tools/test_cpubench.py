@@ -33,8 +33,10 @@ def test_the_benchmark_reports_floor_runs_and_stages(
     assert runs[0]["command"][-2:] == ["--chunk-rows", "70"]
     assert runs[0]["funnel"] == runs[1]["funnel"] and runs[0]["funnel"]["kept"] > 0
     assert runs[0]["funnel"]["exported"] > 0
-    exported = (work / "data" / "latest" / "latest.jsonl").read_text().splitlines()
+    # the generated profiles are synthetic: the harvest wrote the synthetic dataset, no live one
+    exported = (work / "data" / "synthetic" / "latest" / "latest.jsonl").read_text().splitlines()
     assert exported, "the harvest kept some of the profiles"
+    assert not (work / "data" / "influx.duckdb").exists()
     markdown = (work / "cpubench-300.md").read_text()
     assert "end to end" in markdown and "| validate |" in markdown
     assert "| --chunk-rows | wall time (s) |" in markdown

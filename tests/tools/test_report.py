@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from influx_etl.tools.report import render_html, write_report
+from influx_etl.tools.report import SYNTHETIC_BANNER, render_html, write_report
 from influx_etl.tools.report_html import CONTENT_SECURITY_POLICY
 from influx_etl.tools.report_run import read_run
 from tests.hostile_profiles import (
@@ -162,10 +162,68 @@ def test_a_run_without_requests_says_so(built: BuiltDataset) -> None:
     assert "<h2>Funnel</h2>" in page
 
 
-def test_write_report_defaults_beside_the_dataset(built: BuiltDataset, tmp_path: Path) -> None:
+def test_write_report_to_a_chosen_file_names_the_run(built: BuiltDataset, tmp_path: Path) -> None:
     written = write_report(built.path, tmp_path / "out" / "r.html", built.first.run_id)
-    assert written == tmp_path / "out" / "r.html"
-    assert built.first.run_id in written.read_text(encoding="utf-8")
+    assert written.path == tmp_path / "out" / "r.html"
+    assert written.run_id == built.first.run_id
+    assert built.first.run_id in written.path.read_text(encoding="utf-8")
+    newest = write_report(built.path, tmp_path / "newest.html")
+    assert newest.run_id == built.second.run_id
+
+
+def test_a_synthetic_datasets_report_says_so_at_the_top(built: BuiltDataset) -> None:
+    data = read_run(built.path, built.first.run_id)
+    assert data.synthetic  # made against the embedded server
+    page = parsed_page(render_html(data, generated_at="x"))
+    texts = [t.strip() for t in page.texts if t.strip()]
+    assert texts.index(SYNTHETIC_BANNER) < texts.index(f"Run {built.first.run_id}")
+    live = render_html(replace(data, synthetic=False), generated_at="x")
+    assert "SYNTHETIC" not in live
+
+
+def test_dropped_accounts_are_listed_with_the_rules_that_dropped_them(built: BuiltDataset) -> None:
+    run_id = built.first.run_id
+    tables = tables_of(render_html(read_run(built.path, run_id), generated_at="x"))["dropped"]
+    counts, (header, *rows) = tables
+    con = duckdb.connect(str(built.path), read_only=True)
+    stored = con.execute(
+        "SELECT handle, decision, brand_matches, risk_flags, risk_matches, outcome_detail"
+        " FROM handle_outcomes WHERE run_id = ? AND decision <> 'kept'",
+        [run_id],
+    ).fetchall()
+    con.close()
+    shown = {row[1]: dict(zip(header, row, strict=True)) for row in rows}
+    assert set(shown) == {handle for handle, *_ in stored}
+    for handle, decision, brands, flags, terms, detail in stored:
+        assert shown[handle]["decision"] == decision
+        assert shown[handle]["brand rules matched"] == ", ".join(brands or [])
+        assert shown[handle]["risk flags"] == ", ".join(flags or [])
+        assert shown[handle]["risk terms matched"] == ", ".join(terms or [])
+        assert shown[handle]["lookup detail"] == (detail or "")
+    assert shown["AcmeNews"]["brand rules matched"] and shown["FollowBackKing"]["risk flags"]
+    # sorted by decision (funnel order) then handle, counted per decision in that order
+    decisions = [row[0] for row in rows]
+    order = ["below_threshold", "brand", "risk", "banned", "not_found", "suspended"]
+    assert decisions == sorted(decisions, key=order.index)
+    assert [row[0] for row in counts[1:]] == list(dict.fromkeys(decisions))
+    assert {row[0]: number(row[1]) for row in counts[1:]} == {
+        d: decisions.count(d) for d in decisions
+    }
+
+
+def test_the_authors_tables_are_never_cut(built: BuiltDataset) -> None:
+    data = read_run(built.path, built.first.run_id)
+    many = pl.DataFrame(
+        {
+            "handle": [f"author_{i:03}" for i in range(120)],
+            "followers": list(range(120)),
+            "change": ["new"] * 120,
+        }
+    )
+    page = render_html(replace(data, changed_authors=many), generated_at="x")
+    changed = tables_of(page)["changes"][0]
+    assert [row[0] for row in changed[1:]] == many["handle"].to_list()
+    assert "more." not in page
 
 
 def _hostile_run(built: BuiltDataset) -> str:
