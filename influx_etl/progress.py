@@ -98,12 +98,16 @@ class HarvestProgress:
         stream: TextIO | None = None,
         interactive: bool | None = None,
         log_every_s: float = 10.0,
+        rate_limit: tuple[int, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.console = Console(file=stream, stderr=stream is None)
         self.interactive = self.console.is_terminal if interactive is None else interactive
         self.log_every_s = log_every_s
+        self.rate_limit = rate_limit
+        """The plan's rate-limit model, ``(requests, window_s)``: the ETA is never less than the
+        windows the batches left still need (``--rate-limit``)."""
         self._clock = clock
         self._wall = wall_clock
         self._lock = threading.Lock()
@@ -252,13 +256,20 @@ class HarvestProgress:
         return self._clock() - self._started
 
     def eta_s(self) -> float | None:
-        """Batches left at the rate so far, and never less than a rate-limit wait still due."""
+        """Batches left at the rate so far, and never less than a rate-limit wait still due nor
+        than the rate-limit windows the batches left need under the plan's model (the i-th
+        request of them no earlier than floor(i / R) windows from now)."""
+        left_batches = self.batches_total - self.batches_done
+        windows = 0.0
+        if self.rate_limit is not None and left_batches > 0:
+            requests, window_s = self.rate_limit
+            windows = ((left_batches - 1) // requests) * window_s
         elapsed = self.elapsed_s()
         if self.batches_done == 0 or elapsed <= 0:
-            return None
+            return windows or None
         rate = self.batches_done / elapsed
-        left = (self.batches_total - self.batches_done) / rate
-        return max(left, self.wait_left()) if self.batches_done < self.batches_total else left
+        left = left_batches / rate
+        return max(left, self.wait_left(), windows) if left_batches > 0 else left
 
     def summary(self) -> str:
         eta = self.eta_s()

@@ -130,6 +130,26 @@ def test_the_eta_counts_a_rate_limit_wait_still_due() -> None:
         assert eta is not None and eta >= 600 > by_rate
 
 
+def test_the_eta_keeps_to_the_rate_limit_windows_the_batches_left_need() -> None:
+    now = [0.0]
+    # two requests per 60 s window: 5 batches left need two more windows whatever the pace
+    progress = HarvestProgress(
+        stream=io.StringIO(), interactive=False, rate_limit=(2, 60.0), clock=lambda: now[0]
+    )
+    with progress:
+        progress.lookup_started(6, 18)
+        assert progress.eta_s() == 120.0  # before any batch: the plan's windows alone
+        now[0] += 1
+        progress(batch(0, found=3), 1, 6)
+        assert progress.eta_s() == 120.0  # not 5 s at the pace of the first batch
+        unlimited = HarvestProgress(stream=io.StringIO(), interactive=False, clock=lambda: now[0])
+        with unlimited:
+            unlimited.lookup_started(6, 18)
+            now[0] += 1
+            unlimited(batch(0, found=3), 1, 6)
+            assert unlimited.eta_s() == pytest.approx(5.0)
+
+
 def test_a_prefetched_run_counts_the_handles_and_users_its_file_answered(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

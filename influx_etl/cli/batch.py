@@ -23,6 +23,7 @@ from influx_etl.cli.harvest import (
     print_plan,
     print_report,
     print_spend,
+    rate_model,
 )
 from influx_etl.cli.options import GroupedCommand, option
 from influx_etl.exit_codes import ExitCode
@@ -67,7 +68,7 @@ def harvest_main(handles_files: tuple[Path, ...], out: Path | None, **options: A
         if options["plan_only"]:
             print_plan(pipeline.plan_harvest(config))
             return
-        with HarvestProgress() as progress:
+        with HarvestProgress(rate_limit=rate_model(config)) as progress:
             report = pipeline.run_harvest(config, progress=progress)
     print_report(report)
     print_metrics(report)
@@ -137,7 +138,7 @@ def automation_run(
                 )
             )
             return
-        with HarvestProgress() as progress:
+        with HarvestProgress(rate_limit=rate_model(config)) as progress:
             report = automation.run_automation(
                 config, seeds_dir, target_authors, refresh_days=refresh_days, progress=progress
             )

@@ -345,7 +345,7 @@ def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[s
             if options["plan_only"]:
                 print_plan(pipeline.plan_harvest(config))
                 return
-            with HarvestProgress() as progress:
+            with HarvestProgress(rate_limit=rate_model(config)) as progress:
                 report = pipeline.run_harvest(
                     config,
                     progress=progress,
@@ -380,6 +380,11 @@ def finish(report: pipeline.RunReport) -> None:
         for line in runs.next_steps_lines():
             click.echo(line)
     runs.exit_with(status)
+
+
+def rate_model(config: PipelineConfig) -> tuple[int, float]:
+    """The plan's rate-limit model the progress display's ETA keeps to."""
+    return config.plan.rate_limit, config.plan.rate_window_s
 
 
 def config_from_options(
