@@ -181,15 +181,16 @@ class RunLedger(StoreBase):
     def record_checks(self, run_id: str) -> None:
         """Remember the settled outcomes this run looked up (not those it reused or replayed:
         only rows answered by one of its own raw batches) as each handle's newest check. The
-        table is a log read newest-first, not keyed: an upsert through a key index costs a
-        million-handle run seconds (docs/performance.md)."""
+        table is a log read newest-first, not keyed, its identifiers stored uncompressed like
+        the run's per-handle identifiers: a key or compression slows a big run
+        (docs/performance.md)."""
         self._execute(
             "INSERT INTO handle_checks "
             "SELECT o.handle_key, o.handle, o.outcome, o.id, l.requested_at, o.run_id "
             "FROM handle_outcomes o JOIN raw_lookups l "
             "ON l.run_id = o.run_id AND l.batch_id = o.batch_id "
-            "WHERE o.run_id = ? AND o.outcome <> 'failed' "
-            "QUALIFY row_number() OVER (PARTITION BY o.handle_key ORDER BY l.batch_id DESC) = 1",
+            # settled: one outcome per handle of the run, so no window to pick one
+            "WHERE o.run_id = ? AND o.outcome <> 'failed'",
             [run_id],
         )
 

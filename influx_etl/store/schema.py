@@ -222,10 +222,10 @@ DROP VIEW flagged_accounts;
     # freshness and the usage ledger; the checks of earlier runs are filled from their outcomes
     5: """
 CREATE TABLE handle_checks (
-    handle_key VARCHAR NOT NULL,
-    handle VARCHAR NOT NULL,
+    handle_key VARCHAR NOT NULL USING COMPRESSION uncompressed,
+    handle VARCHAR NOT NULL USING COMPRESSION uncompressed,
     outcome VARCHAR NOT NULL,
-    id VARCHAR,
+    id VARCHAR USING COMPRESSION uncompressed,
     checked_at VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL
 );
