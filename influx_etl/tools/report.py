@@ -69,6 +69,12 @@ from influx_etl.tools.report_html import (
 from influx_etl.tools.report_run import RunData, read_run
 
 FUNNEL_LABELS: Final = dict(funnel.FUNNEL_LABELS)
+_USAGE_HEADERS: Final = {
+    "day": "day (UTC)",
+    "requests": "requests",
+    "users_read": "users read",
+    "billable": "billable users",
+}
 """Every key of ``runs.counts``, in funnel order, with what it means."""
 _NOT_HANDLES: Final = [
     "seed_rows",
@@ -253,6 +259,20 @@ def render_html(data: RunData, *, generated_at: str) -> str:
             + note_paragraph("Rejected seed rows were not valid handles (never looked up)."),
         ),
         ("dropped", "Dropped accounts", _dropped_section(data.outcomes)),
+        (
+            "usage",
+            "API usage per UTC day",
+            (
+                html_table(data.usage.rename(_USAGE_HEADERS))
+                + note_paragraph(
+                    "Every run of this dataset, from the usage ledger. A user read again the "
+                    "same UTC day is billed once (influx usage prints the same per run and "
+                    "endpoint)."
+                )
+            )
+            if not data.usage.is_empty()
+            else note_paragraph("No request recorded yet."),
+        ),
         (
             "changes",
             "What changed in the dataset",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class RunData:
     left_authors: pl.DataFrame
     """handle, decision, followers_count: authors kept by an earlier run that this run
     dropped (below threshold, brand, risk or banned) and that are no longer in the dataset."""
+    usage: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """day (UTC), requests, users_read, billable: the dataset's usage ledger per day, every run
+    (:meth:`influx_etl.store.Store.usage`)."""
 
 
 def read_run(dataset: Path, run_id: str | None = None) -> RunData:
@@ -55,12 +58,13 @@ def read_run(dataset: Path, run_id: str | None = None) -> RunData:
     # the report itself then reads over a read-only connection.
     with Store.open_existing(dataset) as store:
         synthetic = store.kind == "simulated"
+        usage = daily_usage(store.usage())
     try:
         con = duckdb.connect(str(dataset), read_only=True)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open dataset {dataset}: {exc}") from None
     try:
-        return _read_run(con, dataset, run_id, synthetic)
+        return replace(_read_run(con, dataset, run_id, synthetic), usage=usage)
     except duckdb.Error as exc:
         raise StoreError(f"{dataset}: cannot read run {run_id or '(newest)'}: {exc}") from None
     finally:
@@ -159,4 +163,14 @@ def _read_run(
         history=history,
         changed_authors=changed_authors,
         left_authors=left_authors,
+    )
+
+
+def daily_usage(ledger: pl.DataFrame) -> pl.DataFrame:
+    """The usage ledger (one row per day, run and endpoint) summed per UTC day."""
+    return (
+        ledger.group_by("day")
+        .agg(pl.col("requests", "users_read", "billable").sum())
+        .sort("day")
+        .select("day", "requests", "users_read", "billable")
     )

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from influx_etl.store import Store
 from influx_etl.tools.report import SYNTHETIC_BANNER, render_html, write_report
 from influx_etl.tools.report_html import CONTENT_SECURITY_POLICY
 from influx_etl.tools.report_run import read_run
@@ -80,6 +81,23 @@ def test_the_report_names_its_run_and_shows_that_runs_funnel(built: BuiltDataset
     counts_table = tables_of(page)["funnel"][0]
     shown = {row[0]: number(row[2]) for row in counts_table[1:]}
     assert shown == first.funnel
+
+
+def test_the_usage_section_sums_the_ledger_per_utc_day(built: BuiltDataset) -> None:
+    with Store.open_existing(built.path) as store:
+        ledger = store.usage()
+    assert not ledger.is_empty()
+    page = render_html(read_run(built.path), generated_at="2026-01-01T00:00:00Z")
+    (table,) = tables_of(page)["usage"]
+    assert table[0] == ["day (UTC)", "requests", "users read", "billable users"]
+    shown = {row[0]: [number(cell) for cell in row[1:]] for row in table[1:]}
+    for (day,), rows in ledger.group_by("day"):
+        assert shown.pop(str(day)) == [
+            int(rows["requests"].sum()),
+            int(rows["users_read"].sum()),
+            int(rows["billable"].sum()),
+        ]
+    assert shown == {}
 
 
 def test_every_chart_is_embedded_as_a_png_that_decodes(built: BuiltDataset) -> None:
