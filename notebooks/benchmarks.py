@@ -21,8 +21,8 @@
 # lookups of the same handles through the whole pipeline (see the README's *Benchmarks*).
 #
 # When there is none yet (a fresh machine), the first cell runs a **small** benchmark through
-# `influx_etl.tools.benchmark` and writes it there, so this notebook always has something to show; run
-# the command for real figures. `INFLUX_BENCHMARKS` reads another folder;
+# `influx_etl.tools.benchmark` and writes it there, so this notebook always has something to
+# show; run the command for real figures. `INFLUX_BENCHMARKS` reads another folder;
 # `INFLUX_BENCH_SCENARIOS` (`20,50`) and `INFLUX_BENCH_LATENCY_MS` (`20`) size that small one.
 
 # %%
@@ -40,9 +40,9 @@ REPO = project_root(Path.cwd())
 BENCHMARKS = Path(os.environ.get("INFLUX_BENCHMARKS") or REPO / "data/benchmarks")
 found = sorted(BENCHMARKS.glob("*/benchmark.json"))
 if not found:
+    from influx_etl.config import RuleFiles
     from influx_etl.tools.benchmark import BenchmarkSettings, LatencyModel, run_benchmark
     from influx_etl.tools.benchmark_report import write_outputs
-    from influx_etl.config import RuleFiles
 
     scenarios = tuple(int(n) for n in os.environ.get("INFLUX_BENCH_SCENARIOS", "20,50").split(","))
     latency_s = float(os.environ.get("INFLUX_BENCH_LATENCY_MS", "20")) / 1000

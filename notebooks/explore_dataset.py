@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 
 from influx_etl.tools.notebook import located_dataset, project_root
+from influx_etl.tools.report_frames import DECISION_COLOURS
 
 REPO = project_root(Path.cwd())
 DATASET = located_dataset(REPO, os.environ.get("INFLUX_DATASET"))
@@ -75,17 +76,8 @@ plt.show()
 # From `runs.counts`: each bar is one run's distinct handles, split by how they ended.
 
 # %%
-ENDINGS = {
-    "kept": "#2e7d32",
-    "below_threshold": "#9e9e9e",
-    "brand": "#ef6c00",
-    "risk": "#c62828",
-    "banned": "#4a148c",
-    "not_found": "#64b5f6",
-    "suspended": "#1565c0",
-    "invalid": "#f9a825",
-    "failed": "#6d4c41",
-}
+# the report's colours, so a decision looks the same in both
+ENDINGS = DECISION_COLOURS
 funnel = (
     sql(
         "SELECT run_id, started_at, source, counts::VARCHAR AS counts FROM runs"

@@ -33,9 +33,9 @@ import matplotlib.pyplot as plt
 import polars as pl
 from matplotlib.ticker import MaxNLocator
 
+from influx_etl.rules import load_brand_rules
 from influx_etl.tools.notebook import located_dataset, project_root
 from influx_etl.tools.qa import qa_sample
-from influx_etl.rules import load_brand_rules
 
 REPO = project_root(Path.cwd())
 DATASET = located_dataset(REPO, os.environ.get("INFLUX_DATASET"))

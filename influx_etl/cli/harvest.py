@@ -18,7 +18,7 @@ import click
 
 from influx_etl import pipeline, plan, project, seeds
 from influx_etl.cli import runs
-from influx_etl.cli.options import GroupedCommand, option, setting_option
+from influx_etl.cli.options import GroupedCommand, option, project_file_option, setting_option
 from influx_etl.config import (
     DEFAULT_SCHEMA,
     LOOKUP_BACKENDS,
@@ -100,21 +100,13 @@ def _with_options(command: Callable[..., Any], batch_size: int) -> Callable[...,
         setting_option(PipelineConfig, "store_memory"),
         setting_option(Thresholds, "min_followers"),
         setting_option(Thresholds, "verified_min_followers"),
-        option(
-            "--brand-rules",
-            type=click.Path(path_type=Path),
-            default=None,
-            show_default=project.default_help(project.BRAND_RULES),
+        project_file_option(
+            project.BRAND_RULES,
             help="Brand/official heuristics (YAML, influx format).",
             group="Filters",
         ),
-        option(
-            "--risk-rules",
-            type=click.Path(path_type=Path),
-            default=None,
-            show_default=project.default_help(project.RISK_RULES),
-            help="Risk terms (YAML, influx format).",
-            group="Filters",
+        project_file_option(
+            project.RISK_RULES, help="Risk terms (YAML, influx format).", group="Filters"
         ),
         option(
             "--allow-brands",
@@ -198,12 +190,10 @@ plan_options = [
         "overriding --freshness; DAYS is a number or 'forever'. Repeat for several.",
         group="Plan and cost",
     ),
-    option(
-        "--freshness",
+    project_file_option(
+        project.FRESHNESS,
         "freshness_path",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        show_default=project.default_help(project.FRESHNESS),
         help="Days each outcome class stays fresh (YAML).",
         group="Plan and cost",
     ),

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import click
 
+from influx_etl import project
 from influx_etl.config import Setting, settings_of
 
 SECTIONS: Final = ("Basics", "Lookup", "Filters", "Plan and cost", "Scale-out", "MCP", "Other")
@@ -97,3 +98,18 @@ def setting_option(
         kwargs["type"] = param_type
     kwargs.update(overrides)
     return option(spec.flag, *extra_decls, name, group=spec.group, **kwargs)
+
+
+def project_file_option(
+    default: project.DefaultFile, *decls: str, help: str, group: str, **overrides: Any
+) -> Callable[[Any], Any]:
+    """The option naming another file than a project default (``--brand-rules``...): no default
+    of its own, ``--help`` saying which file is used when it is not given."""
+    kwargs: dict[str, Any] = {
+        "type": click.Path(path_type=Path),
+        "default": None,
+        "show_default": project.default_help(default),
+        "help": help,
+    }
+    kwargs.update(overrides)
+    return option(default.flag, *decls, group=group, **kwargs)
