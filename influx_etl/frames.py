@@ -23,11 +23,21 @@ OUTCOMES: Final = ("found", "not_found", "suspended", "invalid", "failed", "dupl
 ``duplicate_id``: found, but the user id answered another handle of the run too, which keeps it
 (:meth:`influx_etl.store.RunIntegration.settle`; the detail names that handle)."""
 
-ORIGINS: Final = ("x-api-v2", "recorded", "synthetic", "prefetched", "imported")
+ORIGINS: Final = (
+    "x-api-v2",
+    "recorded",
+    "synthetic",
+    "prefetched",
+    "imported",
+    "list-members",
+    "recorded:list-members",
+    "synthetic:list-members",
+)
 """Where a profile came from. ``synthetic`` profiles are fabricated by the embedded API server and
 are written to the synthetic dataset only; ``recorded`` are real API objects replayed by it;
 ``imported`` records come from the original influx project's release files (``influx import``) and
-keep their own ``sources``."""
+keep their own ``sources``; ``…list-members`` profiles are member objects of an X List (read
+from the X API, or from the embedded server's recorded or synthetic users)."""
 
 SEEDS_SCHEMA: Final = _schema(
     {

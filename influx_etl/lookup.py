@@ -260,7 +260,7 @@ def _normalised_users(users: pl.DataFrame) -> pl.DataFrame:
     verified_text = pl.col("__verified")
     bio_urls = pl.col("__bio_urls")
     return prepared.with_columns(
-        pl.coalesce("_influx_origin", "default_origin").alias("origin"),
+        _origin().alias("origin"),
         pl.when(verified_text == "true")
         .then(True)
         .when(verified_text == "false")
@@ -284,6 +284,17 @@ def _normalised_users(users: pl.DataFrame) -> pl.DataFrame:
         "__verified",
         "__url_urls",
         "__bio_urls",
+    )
+
+
+def _origin() -> pl.Expr:
+    """A user's ``origin``: its own mark (``_influx_origin``, the embedded server's) or its
+    batch's; a List member's is ``list-members``, after the server's mark when it has one."""
+    mark, default = pl.col("_influx_origin"), pl.col("default_origin")
+    return (
+        pl.when(default == "list-members")
+        .then(pl.concat_str([mark, pl.lit(":list-members")]).fill_null(default))
+        .otherwise(pl.coalesce(mark, default))
     )
 
 

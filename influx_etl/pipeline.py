@@ -26,6 +26,7 @@ from influx_etl import (
     batching,
     export,
     funnel,
+    list_members,
     lookup,
     plan,
     project,
@@ -54,6 +55,7 @@ from influx_etl.sources import (
 )
 from influx_etl.sources.xclient import utc_now_iso
 from influx_etl.store import Integration, RunIntegration, Store
+from influx_etl.usage import RunUsage, run_usage, usage_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +106,6 @@ class RunReport:
     """What the run's requests read, from the usage ledger."""
     per_file: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     """The run's funnel per seed file (:func:`influx_etl.funnel.per_seed_file`)."""
-
-
-@dataclass(frozen=True)
-class RunUsage:
-    """A run's requests and users read (the usage ledger) and their estimated cost."""
-
-    requests: int
-    users_read: int
-    billable: int
-    cost: float
 
 
 def new_run_id() -> str:
@@ -170,6 +162,7 @@ def run_harvest(
     resume: bool = True,
     seed_load: seeds.SeedLoad | None = None,
     forced_keys: pl.Series | None = None,
+    members_of_any_age: bool = False,
 ) -> RunReport:
     """Run the whole pipeline once and return what it did.
 
@@ -180,7 +173,9 @@ def run_harvest(
     same work (same batches and source) that was killed or stopped by an error is taken over:
     only the handles its stored raw documents do not answer are looked up, in new batches.
     ``seed_load`` replaces reading ``config.seed_paths`` (the automation's pending files and
-    refresh set); ``forced_keys`` are looked up even when fresh (the refresh set).
+    refresh set); ``forced_keys`` are looked up even when fresh (the refresh set). A handle
+    whose List member object was read within the ``found`` window (any age with
+    ``members_of_any_age``: a replay of stored List pages) is answered by it, not looked up.
     """
     clock = time.perf_counter()
     with timing.stage("rulebook"):
@@ -200,8 +195,8 @@ def run_harvest(
             source = opened.enter_context(open_source(config.lookup, observer))
         store = opened.enter_context(open_dataset(config, source.kind))
         with timing.stage("plan"):
-            work = planned_work(store, config, seed_load, forced_keys)
-            batches = work.batches.drop("deferred")
+            work = planned_work(store, config, seed_load, forced_keys, members_of_any_age)
+            batches = work.batches.drop("deferred", "from_lists")
         with timing.stage("fingerprint"):
             fingerprint = work_fingerprint(batches, source.name)
         run_id = store.unfinished_run(fingerprint) if resume else None
@@ -238,7 +233,7 @@ def run_harvest(
                 ),
                 config.plan,
                 config.lookup.endpoint,
-            )
+            ).with_columns(from_lists=pl.lit(False))
         deferred = pending.filter(pl.col("deferred"))["handle_key"]
         pending = pending.filter(~pl.col("deferred")).drop("deferred")
         if deferred.len():
@@ -253,7 +248,7 @@ def run_harvest(
             observer.lookup_started(looked_up_batches, pending.height)
         try:
             with timing.stage("lookup"):
-                _looked_up(store, run_id, source, pending, config, progress)
+                _looked_up(store, run_id, source, pending, config, progress, work.answers)
             del pending
             with timing.stage("read_raw"):
                 raw = store.raw_lookups(run_id)
@@ -313,16 +308,26 @@ def planned_work(
     config: PipelineConfig,
     seed_load: seeds.SeedLoad,
     forced_keys: pl.Series | None = None,
+    members_of_any_age: bool = False,
 ) -> plan.LookupWork:
     """The plan of a run of ``seed_load`` against what ``store`` already knows (no request)."""
+    now = datetime.now(UTC)
+    keys = seed_load.frame["handle_key"]
+    since = None if members_of_any_age else plan.fresh_since(config.plan, "found", now)
+    answers = (
+        None
+        if config.plan.refresh and not members_of_any_age
+        else store.member_answers(keys, since)
+    )
     return plan.lookup_work(
         seed_load,
-        store.handle_checks(seed_load.frame["handle_key"]),
+        store.handle_checks(keys),
         config.plan,
         config.lookup.batch_size,
-        datetime.now(UTC),
+        now,
         endpoint=config.lookup.endpoint,
         forced_keys=forced_keys,
+        answers=answers,
     )
 
 
@@ -336,18 +341,6 @@ def plan_harvest(
         seed_load = seeds.load_seeds(config.seed_paths)
     with open_dataset(config) as store:
         return planned_work(store, config, seed_load, forced_keys).plan
-
-
-def run_usage(store: Store, run_id: str, price_per_user: float) -> RunUsage:
-    """The run's lines of the usage ledger, summed."""
-    usage = store.usage().filter(pl.col("run_id") == run_id)
-    billable = int(usage["billable"].sum())
-    return RunUsage(
-        requests=int(usage["requests"].sum()),
-        users_read=int(usage["users_read"].sum()),
-        billable=billable,
-        cost=billable * price_per_user,
-    )
 
 
 def _settled_files(seed_load: seeds.SeedLoad, unsettled_keys: pl.Series) -> list[str]:
@@ -368,14 +361,22 @@ def _looked_up(
     batches: pl.DataFrame,
     config: PipelineConfig,
     progress: ProgressCallback | None,
+    answers: pl.DataFrame,
 ) -> None:
     """Look the ``batches`` (``batch_id``, ``handle``) up and commit their raw answers.
+
+    The ``from_lists`` batches are answered by stored List member objects (``answers``) with no
+    request, committed first.
 
     A source that already holds every answer (:class:`BulkLookupSource`, a prefetched file)
     answers all batches at once with a reference to its data, stored in one transaction (one
     progress step; a :class:`BulkProgress` hears of it once decided); other sources' batches are
     committed one by one as they arrive (crash safety), each with its line in the usage ledger.
     """
+    stored = batches.filter(pl.col("from_lists"))
+    if stored.height:
+        store.save_member_answers(run_id, list_members.member_answer_batches(stored, answers))
+    batches = batches.filter(~pl.col("from_lists")).drop("from_lists")
     if isinstance(source, BulkLookupSource):
         answer = source.bulk_answer()
         store.save_bulk_batches(run_id, batches, answer)
@@ -394,15 +395,6 @@ def _looked_up(
         store.record_usage(run_id, raw.batch_id, endpoint, requests)
         if progress is not None:
             progress(raw, done, len(work))
-
-
-def usage_endpoint(config: PipelineConfig) -> str:
-    """The endpoint a run's requests go to, as the usage ledger names it."""
-    if config.lookup.source == "mcp":
-        return f"mcp:{config.lookup.mcp_tool}"
-    if config.lookup.endpoint == "per-user":
-        return "GET /2/users/by/username/:username"
-    return "GET /2/users/by"
 
 
 def replay_run(
@@ -701,7 +693,7 @@ def decided_chunks(
         yield _decided(profiles, seed_frame, rulebook, config)
 
 
-_SEED_COLUMNS = ("handle", "seed_file", "seed_files", "categories")
+_SEED_COLUMNS = ("handle", "seed_file", "seed_files", "categories", "note")
 """What the decisions and records take from the seeds (the handle as the curator wrote it)."""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -101,6 +101,15 @@ def load_freshness(path: Path, overrides: dict[str, float | None] | None = None)
     if windows["failed"] != 0:
         raise ConfigError(f"{path} [windows.failed]: a failed lookup learned nothing: must be 0")
     return Freshness(windows)
+
+
+def fresh_since(settings: PlanSettings, outcome: str, now: datetime) -> str | None:
+    """The oldest ISO time at which an answer of ``outcome`` is still fresh (None: forever)."""
+    freshness = load_freshness(settings.freshness_path, dict(settings.max_age))
+    days = freshness.windows.get(outcome)
+    if days is None:
+        return None
+    return (now - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def combined_seeds(parts: list[seeds.SeedLoad]) -> seeds.SeedLoad:
@@ -208,6 +217,8 @@ class LookupPlan:
     sent_handles: int
     settings: PlanSettings
     pending_files: tuple[str, ...] = ()
+    from_lists: int = 0
+    """Handles answered by List member objects read before (no request)."""
 
     @property
     def capped(self) -> bool:
@@ -245,6 +256,9 @@ class LookupWork:
     batches: pl.DataFrame
     """Seed rows to look up with ``batch_id`` and ``deferred`` (beyond a cap)."""
     plan: LookupPlan
+    answers: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Stored List member objects that answer the ``from_lists`` batches
+    (:data:`~influx_etl.store.lists.MEMBER_ANSWERS_SCHEMA`)."""
 
 
 def lookup_work(
@@ -256,8 +270,12 @@ def lookup_work(
     *,
     endpoint: str = "bulk",
     forced_keys: pl.Series | None = None,
+    answers: pl.DataFrame | None = None,
 ) -> LookupWork:
-    """The whole plan of a run from its seeds and the stored checks of their handles."""
+    """The whole plan of a run from its seeds and the stored checks of their handles.
+
+    A handle not reused that one of ``answers`` (stored List member objects) holds is answered
+    by it: its batches come first, flagged ``from_lists``, and cost no request."""
     freshness = load_freshness(settings.freshness_path, dict(settings.max_age))
     planned = planned_seeds(
         seed_load.frame,
@@ -268,12 +286,25 @@ def lookup_work(
         forced_keys=forced_keys,
     )
     reused = planned.filter(pl.col("reuse")).drop("reuse")
-    batches = capped_batches(
-        batching.batched(planned.filter(~pl.col("reuse")).drop("reuse"), batch_size),
+    answered = (
+        pl.lit(False)
+        if answers is None or answers.is_empty()
+        else pl.col("handle_key").is_in(answers["handle_key"].implode())
+    )
+    to_answer = (
+        planned.filter(~pl.col("reuse")).drop("reuse").with_columns(answered.alias("from_lists"))
+    )
+    stored = batching.batched(to_answer.filter(pl.col("from_lists")), batch_size)
+    first_id = -(-stored.height // batch_size)  # the stored batches come first
+    looked_up = capped_batches(
+        batching.batched(to_answer.filter(~pl.col("from_lists")), batch_size, first_id),
         settings,
         endpoint,
     )
-    per_batch = batches.group_by("batch_id").agg(
+    batches = pl.concat(
+        [stored.with_columns(pl.lit(False).alias("deferred")), looked_up], how="vertical"
+    )
+    per_batch = looked_up.group_by("batch_id").agg(
         pl.len().alias("handles"), pl.col("deferred").first()
     )
     requests = per_batch.select(requests_per_batch(endpoint).alias("r"), "deferred")
@@ -283,13 +314,19 @@ def lookup_work(
         invalid_rows=seed_load.rejects.height,
         distinct=planned.height,
         reused=reused.height,
-        to_look_up=batches.height,
+        to_look_up=looked_up.height,
         requests=int(requests["r"].sum()),
         sent_requests=int(sent["r"].sum()),
         sent_handles=int(per_batch.filter(~pl.col("deferred"))["handles"].sum()),
         settings=settings,
+        from_lists=stored.height,
     )
-    return LookupWork(reused=reused, batches=batches, plan=plan)
+    kept_answers = (
+        answers.filter(pl.col("handle_key").is_in(stored["handle_key"].implode()))
+        if answers is not None and stored.height
+        else pl.DataFrame()
+    )
+    return LookupWork(reused=reused, batches=batches, plan=plan, answers=kept_answers)
 
 
 def duration_text(seconds: float) -> str:

@@ -50,7 +50,7 @@ _QUOTED_FIELD: Final = r'^"((?:[^"]|"")*)"'
 # Profile URLs as people paste them: any scheme, www./mobile., x.com or twitter.com.
 _PROFILE_URL_PREFIX: Final = r"(?i)^(?:https?://)?(?:www\.|mobile\.)?(?:x|twitter)\.com/"
 
-_RAW_ROWS_SCHEMA: Final = pl.Schema(
+RAW_ROWS_SCHEMA: Final = pl.Schema(
     {
         "seed_path": pl.String,
         "seed_file": pl.String,
@@ -100,7 +100,7 @@ def seeds_from_handles(handles: Sequence[str], seed_file: str) -> SeedLoad:
             "raw_handle": list(handles),
         }
     ).with_columns(pl.lit(None, pl.String).alias(c) for c in ("category", "source", "note"))
-    checked = checked_seed_rows(rows.select(_RAW_ROWS_SCHEMA.names()).cast(_RAW_ROWS_SCHEMA))
+    checked = checked_seed_rows(rows.select(RAW_ROWS_SCHEMA.names()).cast(RAW_ROWS_SCHEMA))
     # No seed file stands behind these handles: an author's seed_files must not gain a pseudo-file.
     frame = distinct_seeds(checked.filter(pl.col("reason").is_null())).with_columns(
         pl.lit([], dtype=pl.List(pl.String)).alias("seed_files")
@@ -201,9 +201,9 @@ def raw_seed_rows(paths: Sequence[Path], contents: Sequence[bytes]) -> pl.DataFr
         for order, (path, data) in enumerate(zip(paths, contents, strict=True))
     ]
     if not frames:
-        return pl.DataFrame(schema=_RAW_ROWS_SCHEMA)
-    return pl.concat([frame.select(_RAW_ROWS_SCHEMA.names()) for frame in frames]).cast(
-        _RAW_ROWS_SCHEMA
+        return pl.DataFrame(schema=RAW_ROWS_SCHEMA)
+    return pl.concat([frame.select(RAW_ROWS_SCHEMA.names()) for frame in frames]).cast(
+        RAW_ROWS_SCHEMA
     )
 
 
@@ -281,7 +281,7 @@ def csv_file_rows(path: Path, lines: pl.DataFrame) -> pl.DataFrame:
     content = lines.filter(~_is_blank(pl.col("text")))
     if content.is_empty():
         logger.warning("%s: empty seed file (no header row)", path)
-        return pl.DataFrame(schema=_RAW_ROWS_SCHEMA).select(
+        return pl.DataFrame(schema=RAW_ROWS_SCHEMA).select(
             "line", "raw_handle", "category", "source", "note"
         )
     header_line, header_text = content.row(0)

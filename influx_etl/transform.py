@@ -84,9 +84,11 @@ AUTHOR_INPUT_SCHEMA: Final = pl.Schema(
         },
         "categories": pl.List(pl.String),
         "seed_files": pl.List(pl.String),
+        "note": pl.String(),
     }
 )
-"""The columns :func:`author_records` reads (other columns are ignored)."""
+"""The columns :func:`author_records` reads (other columns are ignored; ``note``, the seed's,
+may be missing)."""
 
 AUTHOR_RECORDS_SCHEMA: Final = pl.Schema(
     {
@@ -102,6 +104,9 @@ SOURCE_METHODS: Final = {
     "recorded": "influx-api-sim:recorded",
     "synthetic": "influx-api-sim:synthetic",
     "prefetched": "prefetched-file",
+    "list-members": "x-api-v2:list-members",
+    "recorded:list-members": "influx-api-sim:recorded:list-members",
+    "synthetic:list-members": "influx-api-sim:synthetic:list-members",
 }
 """``origin`` of a profile -> ``meta.sources[].method`` of its record."""
 
@@ -317,10 +322,23 @@ def primary_languages(texts: pl.Series) -> pl.Series:
 
 
 def _source_evidence() -> pl.Expr:
-    """``GET /2/users/by usernames=<handle> (batch 3); seeds: a.csv, b.csv``."""
+    """``GET /2/users/by usernames=<handle> (batch 3); seeds: a.csv, b.csv``; a List member's:
+    ``GET /2/lists/:id/members <List URL and name> username=<handle> (batch 3); seeds: x-list:ID``.
+    """
+    origin = pl.col("origin")
     request = (
-        pl.when(pl.col("origin") == "prefetched")
+        pl.when(origin == "prefetched")
         .then(pl.lit("prefetched user object username="))
+        .when(origin.str.ends_with("list-members"))
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("GET /2/lists/:id/members "),
+                    pl.col("note").fill_null(""),
+                    pl.lit(" username="),
+                ]
+            )
+        )
         .otherwise(pl.lit("GET /2/users/by usernames="))
     )
     batch = pl.lit(" (batch ") + pl.col("batch_id").cast(pl.String) + pl.lit(")")
@@ -333,6 +351,8 @@ def _source_evidence() -> pl.Expr:
 
 def _conformed(kept: pl.DataFrame) -> pl.DataFrame:
     """The input columns with their contract dtypes; all-null (``Null``) columns are cast."""
+    if "note" not in kept.columns:
+        kept = kept.with_columns(pl.lit(None, pl.String).alias("note"))
     missing = [name for name in AUTHOR_INPUT_SCHEMA if name not in kept.columns]
     if missing:
         raise ValidationError(

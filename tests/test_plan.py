@@ -152,6 +152,33 @@ def test_a_capped_plan_says_what_is_left() -> None:
     assert (p.requests, p.sent_requests, p.left_requests, p.left_handles) == (9, 3, 6, 12)
 
 
+def test_handles_stored_list_members_answer_cost_no_request_and_come_first() -> None:
+    load = seeds.seeds_from_handles([f"h{i}" for i in range(7)], "x.csv")
+    stored = checks([("h0", "found", 1)])  # fresh: reused, even though a member object exists
+    answers = pl.DataFrame({"handle_key": ["h0", "h1", "h2", "h3", "zz"]})
+    settings = PlanSettings(max_requests=1, price_per_user=0.01)
+    work = plan.lookup_work(load, stored, settings, 2, NOW, answers=answers)
+    p = work.plan
+    assert (p.reused, p.from_lists, p.to_look_up, p.requests, p.sent_requests) == (1, 3, 3, 2, 1)
+    assert p.cost() == pytest.approx(0.02)  # the one request sent: 2 handles, none from Lists
+    batches = work.batches.sort("batch_id")
+    assert batches.select("handle_key", "batch_id", "from_lists", "deferred").rows() == [
+        ("h1", 0, True, False),
+        ("h2", 0, True, False),
+        ("h3", 1, True, False),
+        ("h4", 2, False, False),
+        ("h5", 2, False, False),
+        ("h6", 3, False, True),  # beyond the cap of one request
+    ]
+    assert sorted(work.answers["handle_key"].to_list()) == ["h1", "h2", "h3"]
+
+
+def test_fresh_since_is_the_oldest_fresh_answer_time() -> None:
+    settings = PlanSettings(max_age={"found": 2.0, "invalid": None})
+    assert plan.fresh_since(settings, "found", NOW) == iso(2)
+    assert plan.fresh_since(settings, "invalid", NOW) is None
+
+
 def test_combined_seeds_keep_one_row_per_handle_with_every_file() -> None:
     first = seeds.seeds_from_handles(["Ann", "bob"], "a.csv")
     first = seeds.SeedLoad(

@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from influx_etl import pipeline, plan, project, seeds
-from influx_etl.cli import runs
+from influx_etl import harvest_lists, pipeline, plan, project, seeds
+from influx_etl.cli import runs, xlists
 from influx_etl.cli.options import GroupedCommand, option, project_file_option, setting_option
 from influx_etl.config import (
     DEFAULT_SCHEMA,
@@ -318,6 +318,54 @@ def run_command(seeds_dir: Path, **options: Any) -> None:
 def bulk_command(handles_files: tuple[Path, ...], out: Path | None, **options: Any) -> None:
     """Bulk-look up the handles in the given files (the original harvester's command line)."""
     _run(lambda: list(handles_files), out, options)
+
+
+@main.command("x-lists", cls=GroupedCommand, epilog=runs.EPILOG)
+@option(
+    "--list",
+    "lists",
+    group="Basics",
+    multiple=True,
+    required=True,
+    metavar="ID|URL",
+    help="An X List by id or URL (https://x.com/i/lists/ID); repeat for several. A bad one is "
+    "reported and the others go on.",
+)
+@common_options
+def xlists_command(lists: tuple[str, ...], **options: Any) -> None:
+    """Screen the members of X Lists through the whole pipeline.
+
+    \b
+    Each List's metadata and member pages (100 full user objects a page) are
+    stored page by page before use, so a killed run resumes where it stopped;
+    the members go through threshold, rules, scoring, validation and the
+    dataset like looked-up users, with no user lookup. Their seed file is
+    x-list:ID; their provenance method x-api-v2:list-members, evidence the
+    List's URL and name. A List read within the `found` freshness window is
+    not read again (--refresh reads it again); --from-raw sends nothing and
+    uses the stored pages.
+    """
+    configure_logging(options["verbose"])
+    with runs.guarded():
+        config = config_from_options([], None, options)
+        extra = tuple(options["also_validate"])
+        runs.echo_used_files(config, extra)
+        if options["plan_only"]:
+            xlists.print_list_plan(harvest_lists.plan_lists(config, lists))
+            return
+        with HarvestProgress(rate_limit=rate_model(config)) as progress:
+            result = harvest_lists.harvest_lists(
+                config,
+                lists,
+                from_raw=options["from_raw"] is not None,
+                observer=progress,
+                progress=progress,
+                extra_schemas=extra,
+            )
+    xlists.print_lists(result)
+    if result.report is not None:
+        print_report(result.report)
+    sys.exit(int(xlists.list_status(result)))
 
 
 def _run(seed_paths: Callable[[], list[Path]], out: Path | None, options: dict[str, Any]) -> None:

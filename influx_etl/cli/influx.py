@@ -12,6 +12,7 @@ import click
 from influx_etl.cli import apisim, batch, benchmark, export, generate, harvest, rules, score
 from influx_etl.cli import validate as validate_cli
 from influx_etl.cli.ban import ban_command
+from influx_etl.cli.discover import discover_command
 from influx_etl.cli.importer import import_command
 from influx_etl.cli.init import init_command
 from influx_etl.cli.qa import qa_sample_command
@@ -55,3 +56,4 @@ main.add_command(apisim.main, "api-sim")
 main.add_command(benchmark.main, "benchmark")
 main.add_command(generate.main, "generate-profiles")
 main.add_command(usage_command)
+main.add_command(discover_command)

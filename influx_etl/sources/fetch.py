@@ -280,51 +280,71 @@ class BatchFetcher:
         answers.add(handles, response)
 
     def _request(self, handles: Sequence[str], answers: _BatchAnswers) -> ApiResponse:
-        policy = self.policy
-        rate_limited = 0
-        transient = 0
-        first_failure: float | None = None
+        def send() -> ApiResponse:
+            answers.attempts += 1
+            return self.request(handles, answers.batch_id)
 
-        def stop(state: RetryCallState) -> bool:
-            nonlocal rate_limited, transient, first_failure
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimitError):
-                rate_limited += 1
-                return rate_limited > policy.max_rate_limit_retries
-            transient += 1
-            now = time.monotonic()
-            first_failure = now if first_failure is None else first_failure
-            return transient >= policy.max_attempts or now - first_failure >= (
-                policy.max_retry_time_s
-            )
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimitError):
-                if self.paced:
-                    # the shared budget holds every worker until the window resets
-                    return 0.0
-                if exc.retry_after_s is not None:
-                    return min(MAX_WAIT_S, exc.retry_after_s)
-                if exc.reset_at is not None:
-                    return min(MAX_WAIT_S, max(0.0, exc.reset_at - time.time()) + 0.5)
-            backoff = policy.backoff_base_s * 2.0 ** max(0, transient - 1)
-            return min(policy.backoff_max_s, backoff) * random.uniform(0.5, 1.0)
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.info("batch %d: retrying after: %s", answers.batch_id, exc)
-
-        retrying = Retrying(
-            retry=retry_if_exception_type((TransportError, RateLimitError)),
-            stop=stop,
-            wait=wait,
+        return retried(
+            send,
+            self.policy,
+            paced=self.paced,
+            label=f"batch {answers.batch_id}",
             sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                answers.attempts += 1
-                return self.request(handles, answers.batch_id)
-        raise AssertionError("unreachable: tenacity either returns or reraises")
+
+
+def retried(
+    send: Callable[[], ApiResponse],
+    policy: RetryPolicy,
+    *,
+    paced: bool,
+    label: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApiResponse:
+    """``send()`` until it answers: 5xx, timeouts and malformed bodies are retried with backoff
+    and jitter within ``policy``; a 429 waits for its window (``paced``: the shared budget waits
+    before sending) and does not count as an attempt. The last error is raised."""
+    rate_limited = 0
+    transient = 0
+    first_failure: float | None = None
+
+    def stop(state: RetryCallState) -> bool:
+        nonlocal rate_limited, transient, first_failure
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitError):
+            rate_limited += 1
+            return rate_limited > policy.max_rate_limit_retries
+        transient += 1
+        now = time.monotonic()
+        first_failure = now if first_failure is None else first_failure
+        return transient >= policy.max_attempts or now - first_failure >= (policy.max_retry_time_s)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitError):
+            if paced:
+                # the shared budget holds every worker until the window resets
+                return 0.0
+            if exc.retry_after_s is not None:
+                return min(MAX_WAIT_S, exc.retry_after_s)
+            if exc.reset_at is not None:
+                return min(MAX_WAIT_S, max(0.0, exc.reset_at - time.time()) + 0.5)
+        backoff = policy.backoff_base_s * 2.0 ** max(0, transient - 1)
+        return min(policy.backoff_max_s, backoff) * random.uniform(0.5, 1.0)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("%s: retrying after: %s", label, exc)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type((TransportError, RateLimitError)),
+        stop=stop,
+        wait=wait,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            return send()
+    raise AssertionError("unreachable: tenacity either returns or reraises")

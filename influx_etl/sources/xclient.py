@@ -53,6 +53,15 @@ RATE_LIMIT_HEADERS = ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-li
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 ENDPOINT_USERS_BY = "/2/users/by"
 ENDPOINT_USER_BY_USERNAME = "/2/users/by/username/:username"
+ENDPOINT_LIST = "/2/lists/:id"
+ENDPOINT_LIST_MEMBERS = "/2/lists/:id/members"
+ENDPOINT_LIST_MEMBERSHIPS = "/2/users/:id/list_memberships"
+LIST_FIELDS = ("created_at", "description", "follower_count", "member_count", "owner_id", "private")
+PAGE_SIZE = 100
+"""Items per page of the Lists endpoints (the API's maximum)."""
+RESOURCE_STATUSES = frozenset({403, 404})
+"""Statuses the Lists endpoints may give one private or deleted List: that List's answer, not a
+refused token."""
 
 
 def utc_now_iso() -> str:
@@ -144,8 +153,40 @@ class XClient:
             batch_id=batch_id,
         )
 
+    def list_by_id(self, list_id: str) -> ApiResponse:
+        """One List's metadata (``GET /2/lists/:id``)."""
+        params = {"list.fields": ",".join(LIST_FIELDS)}
+        return self._get(ENDPOINT_LIST, f"/2/lists/{list_id}", params, batch_id=None, paged=True)
+
+    def list_members(self, list_id: str, pagination_token: str | None = None) -> ApiResponse:
+        """One page of a List's members, as full user objects (``GET /2/lists/:id/members``)."""
+        params = {
+            "max_results": str(PAGE_SIZE),
+            "user.fields": ",".join(USER_FIELDS),
+            "expansions": "pinned_tweet_id",
+            "tweet.fields": ",".join(TWEET_FIELDS),
+        }
+        if pagination_token:
+            params["pagination_token"] = pagination_token
+        path = f"/2/lists/{list_id}/members"
+        return self._get(ENDPOINT_LIST_MEMBERS, path, params, batch_id=None, paged=True)
+
+    def list_memberships(self, user_id: str, pagination_token: str | None = None) -> ApiResponse:
+        """One page of the Lists a user is a member of (``GET /2/users/:id/list_memberships``)."""
+        params = {"max_results": str(PAGE_SIZE), "list.fields": ",".join(LIST_FIELDS)}
+        if pagination_token:
+            params["pagination_token"] = pagination_token
+        path = f"/2/users/{user_id}/list_memberships"
+        return self._get(ENDPOINT_LIST_MEMBERSHIPS, path, params, batch_id=None, paged=True)
+
     def _get(
-        self, endpoint: str, path: str, params: Mapping[str, str], *, batch_id: int | None
+        self,
+        endpoint: str,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        batch_id: int | None,
+        paged: bool = False,
     ) -> ApiResponse:
         if self._refused is not None:
             raise self._refused
@@ -183,7 +224,7 @@ class XClient:
                 else None,
             )
         try:
-            return _classified(response, path, requested_at, elapsed, rate_limit, batch_id)
+            return _classified(response, path, requested_at, elapsed, rate_limit, batch_id, paged)
         except AuthError as refused:
             self._refused = refused
             raise
@@ -196,8 +237,14 @@ def _classified(
     elapsed_s: float,
     rate_limit: dict[str, str],
     batch_id: int | None,
+    paged: bool = False,
 ) -> ApiResponse:
+    """The answer, or the error it is (:mod:`influx_etl.errors`). ``paged``: a Lists endpoint,
+    whose answers may be ``meta`` alone (an empty List) and whose 403/404 with a JSON body are
+    one resource's answer."""
     status = response.status_code
+    if paged and status in RESOURCE_STATUSES and body_is_document(response.text, problem=True):
+        return ApiResponse(status, response.text, requested_at, elapsed_s, rate_limit)
     if status in (401, 403):
         what = (
             "the bearer token is missing or invalid"
@@ -233,7 +280,7 @@ def _classified(
         raise TransportError(
             f"HTTP {status} from {path}: {_short(response.text)}", batch_id=batch_id
         )
-    if not body_is_document(response.text):
+    if not body_is_document(response.text, meta=paged):
         raise TransportError(
             f"malformed response from {path}: expected a JSON object with 'data' or 'errors', "
             f"got {_short(response.text)}",
@@ -257,14 +304,16 @@ def _rejected_parameters(body: str) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def body_is_document(body: str) -> bool:
-    """Whether ``body`` is a JSON object with ``data`` or ``errors``: a usable lookup answer."""
+def body_is_document(body: str, *, meta: bool = False, problem: bool = False) -> bool:
+    """Whether ``body`` is a JSON object with ``data`` or ``errors``: a usable lookup answer
+    (``meta``: or ``meta`` alone, an empty page; ``problem``: or a problem body with ``title``)."""
     # One parse per response (not per user): cheap, and keeps corrupt bodies out of the raw table.
     try:
         document: Any = json.loads(body)
     except ValueError:
         return False
-    return isinstance(document, dict) and ("data" in document or "errors" in document)
+    keys = {"data", "errors"} | ({"meta"} if meta else set()) | ({"title"} if problem else set())
+    return isinstance(document, dict) and bool(keys & document.keys())
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -7,6 +7,7 @@ module with one job over the one connection (:mod:`~influx_etl.store.connection`
   described there);
 * :mod:`~influx_etl.store.runs` — the run ledger: runs, their seeds, seed files, handle checks;
 * :mod:`~influx_etl.store.raw` — raw lookups and the usage ledger;
+* :mod:`~influx_etl.store.lists` — X List reads and their pages;
 * :mod:`~influx_etl.store.integration` — a run's outcomes and authors merged, one transaction;
 * :mod:`~influx_etl.store.merge` — the import merge (``influx import``);
 * :mod:`~influx_etl.store.curation` — bans and QA verdicts.
@@ -38,6 +39,7 @@ from influx_etl.store.integration import (
     OutcomeCounts,
     RunIntegration,
 )
+from influx_etl.store.lists import ListReads
 from influx_etl.store.merge import ImportMerge
 from influx_etl.store.raw import RawLookups
 from influx_etl.store.runs import RunLedger
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 
-class Store(SchemaMigration, RunLedger, RawLookups, Integrating, ImportMerge, Curation):
+class Store(SchemaMigration, RunLedger, RawLookups, ListReads, Integrating, ImportMerge, Curation):
     """A DuckDB dataset file. Open with :meth:`open`; use as a context manager."""
 
     def __repr__(self) -> str:

@@ -33,7 +33,7 @@ frame through an Arrow copy of it, so a whole large frame at once costs that cop
 (docs/performance.md)."""
 NEW_ROWS = "new_rows"
 """The name an INSERT of :meth:`StoreBase._insert_frame` reads its frame by."""
-LIVE_ORIGINS = ("x-api-v2", "prefetched", "imported")
+LIVE_ORIGINS = ("x-api-v2", "prefetched", "imported", "list-members")
 """Origins a live dataset accepts; the embedded server's (synthetic, recorded) never enter it."""
 EMBEDDED_SERVER_METHOD = "influx-api-sim:"
 """How a source method of the embedded server begins (``meta.sources[].method``)."""

@@ -1,6 +1,6 @@
 """The dataset file's tables: their DDL, generated from the frame contracts, and the migrations.
 
-Tables (schema version 5; older files are migrated forward when opened):
+Tables (schema version 6; older files are migrated forward when opened):
 
 * ``dataset_info(key, value)`` — ``schema_version`` and ``kind`` (``live`` or ``simulated``: a file
   made from the embedded server's profiles never accepts live lookups and vice versa);
@@ -28,6 +28,10 @@ Tables (schema version 5; older files are migrated forward when opened):
   user id and when; what freshness (:mod:`influx_etl.plan`) reuses instead of asking again;
 * ``api_usage`` — every request batch a run sent: endpoint, requests, the user ids it read
   (``influx usage``: per UTC day, a user read again that day is not billed again);
+* ``list_reads`` and ``list_pages`` — every read of an X Lists endpoint (a List, its members, a
+  user's memberships) and its pages verbatim, each committed with its usage line before the next
+  is asked: a killed read resumes at its last ``next_token``, and stored members answer handles
+  without a lookup (:mod:`~influx_etl.store.lists`);
 * ``qa_verdicts`` — reviewers' verdicts on QA samples (``influx qa-sample --record``);
 * ``flagged_accounts`` (a view) — every author a brand or risk rule fired on, per run: the audit
   the rules files' ``log_flagged`` asks for.
@@ -52,7 +56,7 @@ from influx_etl.store.connection import StoreBase
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SQL_TYPES: dict[PolarsDataType, str] = {
     pl.String: "VARCHAR",
@@ -241,6 +245,31 @@ CREATE TABLE api_usage (
     endpoint VARCHAR NOT NULL,
     requests INTEGER NOT NULL,
     user_ids VARCHAR[] NOT NULL
+);
+""",
+    # X List reads and their pages (discovery from Lists)
+    6: """
+CREATE TABLE list_reads (
+    read_id VARCHAR PRIMARY KEY,
+    endpoint VARCHAR NOT NULL,
+    resource_id VARCHAR NOT NULL,
+    started_at VARCHAR NOT NULL,
+    finished_at VARCHAR,
+    status VARCHAR NOT NULL,
+    detail VARCHAR
+);
+CREATE TABLE list_pages (
+    read_id VARCHAR NOT NULL,
+    page INTEGER NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    resource_id VARCHAR NOT NULL,
+    pagination_token VARCHAR,
+    next_token VARCHAR,
+    requested_at VARCHAR NOT NULL,
+    status INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    body VARCHAR NOT NULL,
+    PRIMARY KEY (read_id, page)
 );
 """,
 }

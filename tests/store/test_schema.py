@@ -42,7 +42,7 @@ def test_a_version_1_file_is_migrated_forward_keeping_its_authors(tmp_path: Path
     )
     con.close()
     with Store.open(path, "live") as store:  # opening migrates the file forward
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         assert store.stale_handles("2026-01-01T00:00:00Z") == ["old"]  # last_checked_at filled
         store.integrate("r1", outcomes(), authors(author("1", "alice")), NO_IDS, NO_REJECTS)
         assert store.snapshots("1").height == 1
@@ -103,7 +103,7 @@ def test_a_version_3_file_keeps_its_seeds_and_outcomes_with_identifiers_uncompre
     )
     con.close()
     with Store.open(path, "live") as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         assert store.handle_outcomes("r0").select("handle", "id", "brand_matches").rows() == [
             ("Acme", "7", ["brand.name"])
         ]
@@ -157,7 +157,7 @@ def test_a_version_4_file_remembers_the_last_settled_lookup_of_each_handle(
     )
     con.close()
     with Store.open(path, "live") as store:
-        assert store.schema_version == 5
+        assert store.schema_version == SCHEMA_VERSION
         checked = store.handle_checks(pl.Series(["ann", "bob", "cal"]))
     # the newest lookup wins; a failed one was never settled
     assert checked.select("handle_key", "outcome", "checked_at").rows() == [

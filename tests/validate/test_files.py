@@ -186,7 +186,7 @@ def test_the_manifest_count_and_sha256_must_match(exported: Path, ours: Draft7Va
 
 def test_a_manifest_without_count_or_sha256_fails(exported: Path, ours: Draft7Validator) -> None:
     manifest = exported.parent / "manifest.json"
-    manifest.write_text('{"schema_version": "1.1.0"}', encoding="utf-8")
+    manifest.write_text('{"schema_version": "1.2.0"}', encoding="utf-8")
     result = check(exported, ours, manifest_path=manifest)
     assert {name for _, name, _ in found(result)} == {"manifest_count", "manifest_sha256"}
     manifest.write_text("not json", encoding="utf-8")
