@@ -1,17 +1,37 @@
-"""The embedded X API server (API v2 user lookup on 127.0.0.1) and its synthetic population."""
+"""The embedded X API server (API v2 user lookup and Lists on 127.0.0.1), its synthetic population
+and its synthetic List graph."""
 
 from influx_etl.apisim.accounting import ServerStats
 from influx_etl.apisim.answers import UserLookup
 from influx_etl.apisim.contract import (
+    API_ENDPOINTS,
+    DEFAULT_LIST_FIELDS,
     DEFAULT_TWEET_FIELDS,
     DEFAULT_USER_FIELDS,
+    DOCUMENTED_RATE_LIMITS,
+    ENDPOINT_LIST,
+    ENDPOINT_LIST_MEMBERS,
+    ENDPOINT_LIST_MEMBERSHIPS,
     ENDPOINT_OTHER,
     ENDPOINT_USER_BY_USERNAME,
     ENDPOINT_USERS_BY,
+    LIST_ENDPOINTS,
+    LIST_FIELDS,
+    MAX_LIST_MEMBERS,
+    MAX_RESULTS,
     MAX_USERNAMES,
     USER_FIELDS,
 )
 from influx_etl.apisim.faults import QUIRKS, STRAY_USER, UNASKED_HANDLE
+from influx_etl.apisim.list_topics import TOPICS, ListKind
+from influx_etl.apisim.lists import (
+    ListGraph,
+    SyntheticList,
+    build_list_graph,
+    list_graph,
+    page_token,
+    token_offset,
+)
 from influx_etl.apisim.population import Population, load_population, population_from_users
 from influx_etl.apisim.server import RunningServer, start_server
 from influx_etl.apisim.server_config import UNENFORCED_RATE_LIMIT, ApiServerConfig
@@ -30,34 +50,52 @@ from influx_etl.apisim.synthetic import (
 )
 
 __all__ = [
+    "API_ENDPOINTS",
+    "DEFAULT_LIST_FIELDS",
     "DEFAULT_TWEET_FIELDS",
     "DEFAULT_USER_FIELDS",
+    "DOCUMENTED_RATE_LIMITS",
+    "ENDPOINT_LIST",
+    "ENDPOINT_LIST_MEMBERS",
+    "ENDPOINT_LIST_MEMBERSHIPS",
     "ENDPOINT_OTHER",
     "ENDPOINT_USERS_BY",
     "ENDPOINT_USER_BY_USERNAME",
     "HANDLE_PATTERN",
+    "LIST_ENDPOINTS",
+    "LIST_FIELDS",
+    "MAX_LIST_MEMBERS",
+    "MAX_RESULTS",
     "MAX_USERNAMES",
     "ORIGIN_FIELD",
     "ORIGIN_RECORDED",
     "ORIGIN_SYNTHETIC",
     "QUIRKS",
     "STRAY_USER",
+    "TOPICS",
     "UNASKED_HANDLE",
     "UNENFORCED_RATE_LIMIT",
     "USER_FIELDS",
     "ApiServerConfig",
     "HandleStatus",
+    "ListGraph",
+    "ListKind",
     "Population",
     "RunningServer",
     "ServerStats",
+    "SyntheticList",
     "UserLookup",
+    "build_list_graph",
     "handle_status",
     "iter_synthetic_handles",
+    "list_graph",
     "load_population",
+    "page_token",
     "pinned_tweet",
     "population_from_users",
     "start_server",
     "synthetic_handles",
     "synthetic_profiles",
     "synthetic_user",
+    "token_offset",
 ]

@@ -2,7 +2,8 @@
 
 Every response is counted (:meth:`Accounting.record`) by endpoint and status; a request that
 consumes budget is counted in its endpoint's window (each endpoint has its own budget, as on the
-real API), which decides the ``x-rate-limit-*`` headers and, with a ``rate_limit``, the 429s.
+real API), which decides the ``x-rate-limit-*`` headers and, with a ``rate_limit`` or that
+endpoint's own limit (``endpoint_rate_limits``), the 429s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from influx_etl.apisim.server_config import UNENFORCED_RATE_LIMIT, ApiServerConf
 
 @dataclass(frozen=True)
 class ServerStats:
-    """Counters since the server started. ``usernames`` counts usernames in served lookups."""
+    """Counters since the server started. ``usernames`` counts usernames in served lookups and
+    users in served List member pages (both are user reads)."""
 
     requests: int
     by_endpoint: Mapping[str, int]
@@ -43,7 +45,6 @@ class Accounting:
 
     def __init__(self, config: ApiServerConfig) -> None:
         self.config = config
-        self.limit = config.rate_limit if config.rate_limit is not None else UNENFORCED_RATE_LIMIT
         self._lock = threading.Lock()
         self._requests = 0
         self._by_endpoint: Counter[str] = Counter()
@@ -67,17 +68,18 @@ class Accounting:
         """Count a request when ``consume`` and say whether it is within the budget."""
         with self._lock:
             window = self._window(endpoint, time.time())
+            enforced = self.config.rate_limit_of(endpoint)
+            limit = UNENFORCED_RATE_LIMIT if enforced is None else enforced
             allowed = True
             if consume:
-                enforced = self.config.rate_limit is not None
-                allowed = not enforced or window.used < self.limit
+                allowed = enforced is None or window.used < limit
                 if allowed:
                     if window.used == 0:
                         self._windows_opened[endpoint] += 1
                     window.used += 1
             headers = {
-                "x-rate-limit-limit": str(self.limit),
-                "x-rate-limit-remaining": str(max(self.limit - window.used, 0)),
+                "x-rate-limit-limit": str(limit),
+                "x-rate-limit-remaining": str(max(limit - window.used, 0)),
                 "x-rate-limit-reset": str(math.ceil(window.started_at + self.config.window_s)),
             }
         return allowed, headers

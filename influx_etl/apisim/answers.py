@@ -70,9 +70,35 @@ def served_user(user: Mapping[str, Any], shape: Shape) -> dict[str, Any]:
     return served
 
 
-def _list_values(
+def shaped_pinned_tweet(user: Mapping[str, Any], shape: Shape, seed: int) -> dict[str, Any] | None:
+    """The ``includes.tweets`` entry of a served user's pinned post, when the shape expands it."""
+    pinned_id = user.get("pinned_tweet_id")
+    if not (shape.pinned and isinstance(pinned_id, str) and pinned_id):
+        return None
+    tweet = pinned_tweet(pinned_id, author_id=str(user["id"]), seed=seed)
+    return {name: tweet[name] for name in shape.tweet_fields if name in tweet}
+
+
+def unknown_parameters(
+    query: Mapping[str, list[str]], allowed: set[str], errors: list[dict[str, Any]]
+) -> None:
+    """Add an ``errors`` entry for each query parameter the endpoint does not take."""
+    for name in query:
+        if name not in allowed:
+            errors.append(
+                parameter_error(
+                    name,
+                    ",".join(query[name]),
+                    f"The query parameter [{name}] is not one of [{','.join(sorted(allowed))}]",
+                )
+            )
+
+
+def field_values(
     query: Mapping[str, list[str]], name: str, allowed: frozenset[str], errors: list[dict[str, Any]]
 ) -> tuple[str, ...]:
+    """The comma-separated values of a ``*.fields`` or ``expansions`` parameter; an ``errors``
+    entry for each one not in ``allowed``."""
     values = tuple(item for raw in query.get(name, []) for item in raw.split(",") if item)
     for value in values:
         if value not in allowed:
@@ -149,10 +175,9 @@ class Lookups:
             if partial is not None:
                 continue
             data.append(served_user(user, shape))
-            pinned_id = user.get("pinned_tweet_id")
-            if shape.pinned and isinstance(pinned_id, str) and pinned_id:
-                tweet = pinned_tweet(pinned_id, author_id=str(user["id"]), seed=self.config.seed)
-                tweets.append({name: tweet[name] for name in shape.tweet_fields if name in tweet})
+            tweet = shaped_pinned_tweet(user, shape, self.config.seed)
+            if tweet is not None:
+                tweets.append(tweet)
         body: dict[str, Any] = {}
         if data:
             body["data"] = data if parameter == "usernames" else data[0]
@@ -172,19 +197,10 @@ class Lookups:
         if endpoint == ENDPOINT_USERS_BY:
             allowed_params.add("usernames")
         errors: list[dict[str, Any]] = []
-        for name in query:
-            if name not in allowed_params:
-                errors.append(
-                    parameter_error(
-                        name,
-                        ",".join(query[name]),
-                        f"The query parameter [{name}] is not one of "
-                        f"[{','.join(sorted(allowed_params))}]",
-                    )
-                )
-        user_fields = _list_values(query, "user.fields", USER_FIELDS, errors)
-        expansions = _list_values(query, "expansions", EXPANSIONS, errors)
-        tweet_fields = _list_values(query, "tweet.fields", TWEET_FIELDS, errors)
+        unknown_parameters(query, allowed_params, errors)
+        user_fields = field_values(query, "user.fields", USER_FIELDS, errors)
+        expansions = field_values(query, "expansions", EXPANSIONS, errors)
+        tweet_fields = field_values(query, "tweet.fields", TWEET_FIELDS, errors)
 
         if endpoint == ENDPOINT_USERS_BY:
             parameter = "usernames"

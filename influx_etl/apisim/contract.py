@@ -1,12 +1,14 @@
-"""The X API v2 user-lookup contract: its endpoints, fields, and the bodies of its replies.
+"""The X API v2 user-lookup and Lists contract: its endpoints, fields, and the bodies of replies.
 
-What the embedded server must say the way the real API says it: the paths, the user and post
-fields and expansions a request may name, the problem body of an error status, the ``errors``
-entries of a 400 and of a handle not found or suspended.
+What the embedded server must say the way the real API says it: the paths, the user, post and
+List fields and expansions a request may name, each endpoint's documented rate limit, the problem
+body of an error status, the ``errors`` entries of a 400, of a handle not found or suspended and
+of a List or user id not found or not visible.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -17,8 +19,30 @@ MAX_USERNAMES: Final = 100
 
 ENDPOINT_USERS_BY: Final = "/2/users/by"
 ENDPOINT_USER_BY_USERNAME: Final = "/2/users/by/username/:username"
+ENDPOINT_LIST: Final = "/2/lists/:id"
+ENDPOINT_LIST_MEMBERS: Final = "/2/lists/:id/members"
+ENDPOINT_LIST_MEMBERSHIPS: Final = "/2/users/:id/list_memberships"
 ENDPOINT_OTHER: Final = "other"
 """Counter and rate-limit bucket of requests to any path the API does not have."""
+LIST_ENDPOINTS: Final = (ENDPOINT_LIST, ENDPOINT_LIST_MEMBERS, ENDPOINT_LIST_MEMBERSHIPS)
+API_ENDPOINTS: Final = (ENDPOINT_USERS_BY, ENDPOINT_USER_BY_USERNAME, *LIST_ENDPOINTS)
+"""Every endpoint the embedded server answers (the rate-limit buckets besides ``other``)."""
+
+DOCUMENTED_RATE_LIMITS: Final[Mapping[str, int]] = {
+    ENDPOINT_USERS_BY: 300,
+    ENDPOINT_USER_BY_USERNAME: 300,
+    ENDPOINT_LIST: 75,
+    ENDPOINT_LIST_MEMBERS: 900,
+    ENDPOINT_LIST_MEMBERSHIPS: 75,
+}
+"""Requests per 15-minute window the API documents for an app-only token, per endpoint."""
+
+MAX_RESULTS: Final = 100
+"""Largest ``max_results`` of the Lists endpoints (and their default)."""
+MAX_LIST_MEMBERS: Final = 5000
+"""The most members a List can hold."""
+ID_PATTERN: Final = re.compile(r"^[0-9]{1,19}$")
+"""What the API accepts as a List or user id in a path."""
 
 USER_FIELDS: Final = frozenset(
     {
@@ -42,6 +66,12 @@ TWEET_FIELDS: Final = frozenset(
     }
 )  # fmt: skip
 DEFAULT_TWEET_FIELDS: Final = ("id", "text", "edit_history_tweet_ids")
+LIST_FIELDS: Final = frozenset(
+    {"created_at", "description", "follower_count", "id", "member_count", "name", "owner_id",
+     "private"}
+)  # fmt: skip
+DEFAULT_LIST_FIELDS: Final = ("id", "name")
+LIST_EXPANSIONS: Final = frozenset({"owner_id"})
 
 INVALID_REQUEST: Final = {
     "title": "Invalid Request",
@@ -49,6 +79,7 @@ INVALID_REQUEST: Final = {
     "type": "https://api.twitter.com/2/problems/invalid-request",
 }
 RESOURCE_NOT_FOUND: Final = "https://api.twitter.com/2/problems/resource-not-found"
+NOT_AUTHORIZED: Final = "https://api.twitter.com/2/problems/not-authorized-for-resource"
 REASONS: Final = {
     401: "Unauthorized",
     404: "Not Found",
@@ -113,4 +144,31 @@ def user_error(status: HandleStatus, value: str, parameter: str) -> dict[str, An
         "parameter": parameter,
         "resource_id": value,
         "type": RESOURCE_NOT_FOUND,
+    }
+
+
+def id_error(value: str) -> dict[str, Any]:
+    """The 400 ``errors`` entry of a path id that is not a decimal id."""
+    return parameter_error(
+        "id", value, f"The `id` query parameter value [{value}] does not match {ID_PATTERN.pattern}"
+    )
+
+
+def resource_error(resource_type: str, value: str, *, forbidden: bool = False) -> dict[str, Any]:
+    """The ``errors`` entry of a 200 naming a List or user (by ``id``) not found or not visible."""
+    noun = "List" if resource_type == "list" else resource_type
+    if forbidden:
+        title, detail = "Forbidden", f"You are not authorized to see the {noun} with id: [{value}]."
+        problem_type = NOT_AUTHORIZED
+    else:
+        title, detail = "Not Found Error", f"Could not find {resource_type} with id: [{value}]."
+        problem_type = RESOURCE_NOT_FOUND
+    return {
+        "value": value,
+        "detail": detail,
+        "title": title,
+        "resource_type": resource_type,
+        "parameter": "id",
+        "resource_id": value,
+        "type": problem_type,
     }

@@ -1,14 +1,18 @@
-"""The embedded X API server: a loopback HTTP server speaking the API v2 user-lookup contract.
+"""The embedded X API server: a loopback HTTP server speaking the API v2 user-lookup and Lists
+contracts.
 
 It answers ``GET /2/users/by?usernames=...`` and ``GET /2/users/by/username/{username}`` exactly as
 the real API does (status codes, problem bodies, per-username ``errors``, ``includes.tweets``,
-rate-limit headers), so the pipeline's client needs nothing but a different base URL and token.
+rate-limit headers), so the pipeline's client needs nothing but a different base URL and token;
+and, over a deterministic synthetic List graph built at the first Lists request,
+``GET /2/lists/{id}``, ``GET /2/lists/{id}/members`` and ``GET /2/users/{id}/list_memberships``.
 
 This module is the HTTP side: routing, the handler and the server's life. What it answers is
 decided by its neighbours: :mod:`~influx_etl.apisim.server_config` (the knobs),
 :mod:`~influx_etl.apisim.faults` (faults and payload quirks), :mod:`~influx_etl.apisim.accounting`
 (rate-limit windows and counters), :mod:`~influx_etl.apisim.answers` (the users and their
-lookups), :mod:`~influx_etl.apisim.contract` (the API's fields and bodies).
+lookups), :mod:`~influx_etl.apisim.list_answers` and :mod:`~influx_etl.apisim.lists` (the Lists
+endpoints and the List graph), :mod:`~influx_etl.apisim.contract` (the API's fields and bodies).
 
 Order of checks for each request, which tests and benchmarks may rely on:
 
@@ -20,18 +24,25 @@ Order of checks for each request, which tests and benchmarks may rely on:
    with neither ``data`` nor ``errors``);
 2. token: with ``required_token`` set, a missing or different bearer token gets 401;
 3. rate limit: the request is counted in its endpoint's window (each endpoint has its own budget,
-   as on the real API); past ``rate_limit`` it gets 429;
-4. parameters: invalid ones get 400 with the API's problem body, and so does a request naming
-   one of ``invalid_handles`` (handles the API refuses although they look valid);
-5. lookup: 200, after sleeping ``latency_s + per_user_latency_s * len(usernames)``; with
-   ``fault_partial_rate``, that share of the found users is left out of the answer instead
-   (half of them silently, half with a ``Service Unavailable`` entry in ``errors``); then the
-   payload ``quirks`` (:data:`~influx_etl.apisim.faults.QUIRKS`) reshape the answer the way odd
-   real answers look.
+   as on the real API: ``/2/users/by``, ``/2/users/by/username/:username``, ``/2/lists/:id``,
+   ``/2/lists/:id/members``, ``/2/users/:id/list_memberships``, and ``other`` for any path the
+   API does not have, which is then a 404); past the endpoint's limit (its own in
+   ``endpoint_rate_limits``, else ``rate_limit``) it gets 429;
+4. parameters: invalid ones get 400 with the API's problem body, and so does a lookup naming
+   one of ``invalid_handles`` (handles the API refuses although they look valid), a Lists path
+   whose id is not decimal, a ``max_results`` outside 1-100 and a ``pagination_token`` not
+   issued for that List or user;
+5. answer: 200, after sleeping ``latency_s + per_user_latency_s * n`` (``n`` usernames asked,
+   or List members served). A lookup: with ``fault_partial_rate``, that share of the found users
+   is left out of the answer instead (half of them silently, half with a ``Service
+   Unavailable`` entry in ``errors``); then the payload ``quirks``
+   (:data:`~influx_etl.apisim.faults.QUIRKS`) reshape the answer the way odd real answers look.
+   A Lists request (:mod:`~influx_etl.apisim.list_answers`): the List, a page of members or of
+   memberships, or an ``errors`` entry for a List not found or private, or a user id not found.
 
 Only steps 3-5 consume rate budget. Every response, errors included, carries ``x-rate-limit-limit``,
-``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (epoch seconds). Without ``rate_limit`` the
-budget is not enforced and the headers report
+``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (epoch seconds) of its own endpoint. Without
+a limit for the endpoint the budget is not enforced and the headers report
 :data:`~influx_etl.apisim.server_config.UNENFORCED_RATE_LIMIT`. Windows of a second or longer open
 at a whole second, so the reset the headers state is exact.
 """
@@ -56,6 +67,9 @@ from influx_etl.apisim.answers import Lookups, UserLookup, loaded_population
 from influx_etl.apisim.contract import (
     DEFAULT_TWEET_FIELDS,
     DEFAULT_USER_FIELDS,
+    ENDPOINT_LIST,
+    ENDPOINT_LIST_MEMBERS,
+    ENDPOINT_LIST_MEMBERSHIPS,
     ENDPOINT_OTHER,
     ENDPOINT_USER_BY_USERNAME,
     ENDPOINT_USERS_BY,
@@ -75,6 +89,8 @@ from influx_etl.apisim.faults import (
     Faults,
     injected,
 )
+from influx_etl.apisim.list_answers import ListAnswers
+from influx_etl.apisim.lists import ListGraph
 from influx_etl.apisim.server_config import (
     UNENFORCED_RATE_LIMIT,
     ApiServerConfig,
@@ -118,17 +134,28 @@ class _ServerState:
         self.faults = Faults(config)
         self.accounting = Accounting(config)
         self.lookups = Lookups(config, population, self.faults, self.accounting)
+        self.lists = ListAnswers(self.lookups)
 
     def stats(self) -> ServerStats:
         return self.accounting.stats(self.faults.counts())
 
 
 def _route(path: str) -> tuple[str, str | None]:
+    """The endpoint of a path, and the username or id it names."""
     if path == ENDPOINT_USERS_BY:
         return ENDPOINT_USERS_BY, None
     prefix = "/2/users/by/username/"
     if path.startswith(prefix) and "/" not in path[len(prefix) :]:
         return ENDPOINT_USER_BY_USERNAME, unquote(path[len(prefix) :])
+    parts = path.split("/")
+    if len(parts) in (4, 5) and parts[:2] == ["", "2"]:
+        resource_id = unquote(parts[3])
+        if parts[2] == "lists" and len(parts) == 4:
+            return ENDPOINT_LIST, resource_id
+        if parts[2] == "lists" and parts[4:] == ["members"]:
+            return ENDPOINT_LIST_MEMBERS, resource_id
+        if parts[2] == "users" and parts[4:] == ["list_memberships"]:
+            return ENDPOINT_LIST_MEMBERSHIPS, resource_id
     return ENDPOINT_OTHER, None
 
 
@@ -218,7 +245,11 @@ class _ApiHandler(BaseHTTPRequestHandler):
                 reply = problem(404, f"Sorry, that page does not exist: {url.path}")
             else:
                 try:
-                    reply = state.lookups.answer(endpoint, username, url.query)
+                    reply = (
+                        state.lookups.answer(endpoint, username, url.query)
+                        if endpoint in (ENDPOINT_USERS_BY, ENDPOINT_USER_BY_USERNAME)
+                        else state.lists.answer(endpoint, username or "", url.query)
+                    )
                 except Exception:
                     # a bug here must look like a server error to the client, not a dropped socket
                     logger.exception("error answering %s", mask_secrets(url.path))
@@ -272,12 +303,23 @@ class RunningServer:
         return self._httpd.state.stats()
 
     @property
+    def list_graph(self) -> ListGraph:
+        """The server's synthetic List graph (built now if no Lists request has built it yet)."""
+        return self._httpd.state.lists.graph
+
+    @property
+    def list_graph_built(self) -> bool:
+        """Whether the List graph has been built yet (it is, at the first Lists request)."""
+        return self._httpd.state.lists.built
+
+    @property
     def requests_served(self) -> int:
         return self.stats().requests
 
     @property
     def endpoint_counts(self) -> Mapping[str, int]:
         """Responses per endpoint: :data:`ENDPOINT_USERS_BY`, :data:`ENDPOINT_USER_BY_USERNAME`,
+        the Lists endpoints (:data:`~influx_etl.apisim.contract.LIST_ENDPOINTS`),
         :data:`ENDPOINT_OTHER`."""
         return self.stats().by_endpoint
 

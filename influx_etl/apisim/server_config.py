@@ -1,7 +1,8 @@
 """How the embedded server behaves: :class:`ApiServerConfig`, checked when it is made.
 
 Every knob is explicit (nothing comes from the environment): where users come from, latency,
-the rate limit, the token, the faults and the payload quirks; :meth:`ApiServerConfig.describe`
+the rate limits, the token, the faults, the payload quirks and the size of the synthetic List
+graph; :meth:`ApiServerConfig.describe`
 states them for a person. The server binds to loopback only (:func:`loopback`).
 """
 
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from influx_etl.apisim.contract import API_ENDPOINTS
 from influx_etl.apisim.faults import INJECTABLE_STATUSES, QUIRKS
+from influx_etl.apisim.synthetic import HANDLE_PATTERN
 from influx_etl.config import Secret
 from influx_etl.errors import ConfigError, register_secret
 
@@ -45,10 +48,13 @@ class ApiServerConfig:
     (a mapping whose values are user objects, e.g. from :func:`load_population`; each is filed
     under its own ``username``). ``synthetic`` answers handles outside the population with
     generated profiles (else they are not found). ``latency_s + per_user_latency_s * n`` is slept
-    per request of ``n`` usernames. ``rate_limit`` requests per ``window_s`` per endpoint are
-    allowed when set. ``required_token`` demands ``Authorization: Bearer <token>``. The first
-    ``fail_first_n`` requests are answered ``fail_status`` (one of 500, 502, 503, 504) to exercise
-    retries.
+    per request of ``n`` usernames (or List members). ``rate_limit`` requests per ``window_s`` per
+    endpoint are allowed when set; ``endpoint_rate_limits`` sets an endpoint's own limit instead
+    (keys from :data:`~influx_etl.apisim.contract.API_ENDPOINTS`). ``required_token`` demands
+    ``Authorization: Bearer <token>``. The first ``fail_first_n`` requests are answered
+    ``fail_status`` (one of 500, 502, 503, 504) to exercise retries. ``list_universe``,
+    ``list_count`` and ``list_extra_handles`` shape the synthetic List graph
+    (:mod:`~influx_etl.apisim.lists`).
     """
 
     population: PopulationSource | None = None
@@ -76,6 +82,15 @@ class ApiServerConfig:
     """Handles (any case) whose presence in a request makes it a 400."""
     quirks: frozenset[str] = frozenset()
     """Payload quirks of every 200 lookup answer (names from :data:`QUIRKS`)."""
+    endpoint_rate_limits: Mapping[str, int] = field(default_factory=dict)
+    """Requests per window of one endpoint, instead of ``rate_limit`` (enforced for it alone)."""
+    list_universe: int = 20_000
+    """The List graph's members: the first this many active synthetic handles (with
+    ``synthetic``), beside the population and ``list_extra_handles``."""
+    list_count: int = 300
+    """How many Lists the synthetic List graph has."""
+    list_extra_handles: tuple[str, ...] = ()
+    """More handles that belong to the List graph (those the server answers as active)."""
 
     def __post_init__(self) -> None:
         loopback(self.host)
@@ -120,10 +135,37 @@ class ApiServerConfig:
                 f"unknown payload quirk {', '.join(unknown)}: expected one of {', '.join(QUIRKS)}"
             )
         object.__setattr__(self, "quirks", frozenset(self.quirks))
+        self._check_lists()
         if isinstance(self.required_token, str):
             if not self.required_token:
                 raise ConfigError("required_token must not be empty (use None for no token)")
             register_secret(self.required_token)
+
+    def _check_lists(self) -> None:
+        unknown = sorted(set(self.endpoint_rate_limits) - set(API_ENDPOINTS))
+        if unknown:
+            raise ConfigError(
+                f"endpoint_rate_limits names an unknown endpoint {', '.join(unknown)}: "
+                f"expected one of {', '.join(API_ENDPOINTS)}"
+            )
+        low = {path: limit for path, limit in self.endpoint_rate_limits.items() if limit < 1}
+        if low:
+            raise ConfigError(f"endpoint rate limits must be >= 1 request per window, got {low}")
+        object.__setattr__(self, "endpoint_rate_limits", dict(self.endpoint_rate_limits))
+        if self.list_universe < 0 or self.list_count < 0:
+            raise ConfigError("list_universe and list_count must be >= 0")
+        extras = tuple(self.list_extra_handles)
+        bad = [handle for handle in extras if not HANDLE_PATTERN.match(handle)]
+        if bad:
+            raise ConfigError(
+                f"list_extra_handles holds {len(bad)} invalid handle(s), e.g. {bad[0]!r}: "
+                "expected 1-15 characters of [A-Za-z0-9_]"
+            )
+        object.__setattr__(self, "list_extra_handles", extras)
+
+    def rate_limit_of(self, endpoint: str) -> int | None:
+        """The requests per window enforced on ``endpoint``, or None when it is not enforced."""
+        return self.endpoint_rate_limits.get(endpoint, self.rate_limit)
 
     @property
     def token(self) -> str | None:
@@ -148,6 +190,10 @@ class ApiServerConfig:
             f"latency model: {self.latency_s * 1000:g} ms per request "
             f"+ {self.per_user_latency_s * 1000:g} ms per username",
             f"rate limit: {budget}",
+            *(
+                f"rate limit of {path}: {limit} requests per {self.window_s:g} s window (enforced)"
+                for path, limit in sorted(self.endpoint_rate_limits.items())
+            ),
             f"population: {population}; synthetic profiles: "
             + (f"on (seed {self.seed})" if self.synthetic else "off (unknown handles not found)"),
             "token: " + ("required" if self.required_token is not None else "not required"),
@@ -171,4 +217,13 @@ class ApiServerConfig:
             lines.append(f"handles refused with 400: {len(self.invalid_handles)}")
         if self.quirks:
             lines.append(f"payload quirks: {', '.join(sorted(self.quirks))}")
+        members = [f"{self.list_universe} synthetic accounts"] if self.synthetic else []
+        if self.population is not None:
+            members.append("the population")
+        if self.list_extra_handles:
+            members.append(f"{len(self.list_extra_handles)} extra handles")
+        lines.append(
+            f"Lists: {self.list_count} synthetic Lists over {' + '.join(members) or 'nobody'} "
+            "(built at the first Lists request)"
+        )
         return lines

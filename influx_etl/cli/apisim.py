@@ -2,19 +2,26 @@
 
 The first line on stdout is ``influx-api-sim listening on http://HOST:PORT`` (flushed at once, so a
 parent process can read the URL even with ``--port 0``); the latency model and limits follow.
+``influx-api-sim lists`` prints the Lists of the server's synthetic List graph instead (an id to
+try with ``influx-harvest x-lists --list ID``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
 import click
 
+from influx_etl.apisim.contract import API_ENDPOINTS, DOCUMENTED_RATE_LIMITS
+from influx_etl.apisim.list_topics import TOPICS
+from influx_etl.apisim.lists import list_graph
 from influx_etl.apisim.server import (
     INJECTABLE_STATUSES,
     QUIRKS,
@@ -25,6 +32,7 @@ from influx_etl.config import token_from_environment
 from influx_etl.errors import ConfigError, InfluxError
 
 DEFAULT_PORT = 8787
+_DEFAULTS = ApiServerConfig()
 
 
 def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -35,10 +43,71 @@ def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     return value
 
 
-@click.command(
+def _endpoint_limits(
+    _ctx: click.Context, _param: click.Parameter, values: Sequence[str]
+) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for value in values:
+        path, _, number = value.rpartition("=")
+        if path not in API_ENDPOINTS or not number.isdigit() or int(number) < 1:
+            raise click.BadParameter(
+                f"expected PATH=N with N >= 1 and PATH one of {', '.join(API_ENDPOINTS)}; "
+                f"got {value!r}"
+            )
+        limits[path] = int(number)
+    return limits
+
+
+def _extra_handles(path: Path | None) -> tuple[str, ...]:
+    """The handles of a file, one per line (an ``@`` and blank lines or ``#`` comments skipped)."""
+    if path is None:
+        return ()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.BadParameter(f"cannot read {path}: {error}") from error
+    stripped = (line.split("#", 1)[0].strip().lstrip("@") for line in lines)
+    return tuple(handle for handle in stripped if handle)
+
+
+_list_options = (
+    click.option(
+        "--list-universe",
+        type=click.IntRange(min=0),
+        default=_DEFAULTS.list_universe,
+        show_default=True,
+        help="Synthetic accounts the List graph's members are drawn from (the first N active "
+        "synthetic handles), beside the population and --list-extra-handles.",
+    ),
+    click.option(
+        "--list-count",
+        type=click.IntRange(min=0),
+        default=_DEFAULTS.list_count,
+        show_default=True,
+        help="Lists in the synthetic List graph.",
+    ),
+    click.option(
+        "--list-extra-handles",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="File of more handles (one per line) that belong to the List graph, e.g. a seed "
+        "list, so that they sit on Lists too.",
+    ),
+)
+
+
+def list_options(function: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(_list_options):
+        function = option(function)
+    return function
+
+
+@click.group(
+    invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example: influx-api-sim --port 0 --population users.jsonl --latency-ms 80 "
-    "--per-user-latency-ms 1 --rate-limit 300",
+    "--per-user-latency-ms 1 --rate-limit 300. List the synthetic Lists: influx-api-sim lists "
+    "--top 20.",
 )
 @click.option(
     "--host",
@@ -88,6 +157,22 @@ def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     default=None,
     help="Requests allowed per window per endpoint; past it, 429. Default: not enforced "
     "(the real app budget is 300 per 15 minutes).",
+)
+@click.option(
+    "--endpoint-rate-limit",
+    "endpoint_rate_limits",
+    multiple=True,
+    metavar="PATH=N",
+    callback=_endpoint_limits,
+    help="Requests allowed per window on one endpoint, instead of --rate-limit (repeat for "
+    f"several); PATH is one of {', '.join(API_ENDPOINTS)}.",
+)
+@click.option(
+    "--documented-rate-limits",
+    is_flag=True,
+    help="Enforce each endpoint's documented app limit per window: "
+    + ", ".join(f"{path} {limit}" for path, limit in DOCUMENTED_RATE_LIMITS.items())
+    + " (use with the default 900 s window; --endpoint-rate-limit overrides one).",
 )
 @click.option(
     "--window-seconds",
@@ -191,8 +276,11 @@ def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     help="Payload quirk of every 200 lookup answer, as odd real answers look (repeat for "
     "several): " + "; ".join(f"{name}: {what}" for name, what in QUIRKS.items()) + ".",
 )
+@list_options
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (never its headers).")
+@click.pass_context
 def main(
+    ctx: click.Context,
     host: str,
     port: int,
     population: Path | None,
@@ -200,6 +288,8 @@ def main(
     latency_ms: float,
     per_user_latency_ms: float,
     rate_limit: int | None,
+    endpoint_rate_limits: dict[str, int],
+    documented_rate_limits: bool,
     window_seconds: float,
     require_token: bool,
     seed: int,
@@ -214,14 +304,21 @@ def main(
     fault_retry_after: int,
     invalid_handles: tuple[str, ...],
     quirks: tuple[str, ...],
+    list_universe: int,
+    list_count: int,
+    list_extra_handles: Path | None,
     verbose: bool,
 ) -> None:
-    """Serve the X API v2 user lookup (GET /2/users/by, GET /2/users/by/username/NAME) on a
-    loopback port until interrupted (SIGINT or SIGTERM; exits 0).
+    """Serve the X API v2 user lookup (GET /2/users/by, GET /2/users/by/username/NAME) and Lists
+    (GET /2/lists/ID, /2/lists/ID/members, /2/users/ID/list_memberships) on a loopback port
+    until interrupted (SIGINT or SIGTERM; exits 0).
 
     Every served user object carries the non-API field "_influx_origin": "recorded" (from the
-    population) or "synthetic" (generated).
+    population) or "synthetic" (generated). The Lists are a deterministic synthetic graph over
+    synthetic accounts, the population and --list-extra-handles (see `influx-api-sim lists`).
     """
+    if ctx.invoked_subcommand is not None:
+        return  # the subcommand takes its own options; nothing is served
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -261,6 +358,13 @@ def main(
             fault_retry_after_s=fault_retry_after,
             invalid_handles=frozenset(invalid_handles),
             quirks=frozenset(quirks),
+            endpoint_rate_limits={
+                **(DOCUMENTED_RATE_LIMITS if documented_rate_limits else {}),
+                **endpoint_rate_limits,
+            },
+            list_universe=list_universe,
+            list_count=list_count,
+            list_extra_handles=_extra_handles(list_extra_handles),
         )
         server = start_server(config)
     except InfluxError as error:
@@ -274,3 +378,85 @@ def main(
         while not stop.wait(timeout=1.0):
             pass
     logging.getLogger(__name__).info("stopped after %d requests", server.requests_served)
+
+
+@main.command(
+    "lists",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example: influx-api-sim lists --topic ai_research --top 10",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the server whose Lists to print (List ids depend on it and --list-count only).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Print only the N Lists with the most members.",
+)
+@click.option(
+    "--topic",
+    type=click.Choice(list(TOPICS)),
+    default=None,
+    help="Print only the Lists of one topic.",
+)
+@click.option(
+    "--population",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The population file the server is given (its users are members too).",
+)
+@click.option(
+    "--synthetic/--no-synthetic",
+    default=True,
+    show_default=True,
+    help="As the server's --synthetic/--no-synthetic.",
+)
+@list_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per List, not a table.")
+def lists_command(
+    seed: int,
+    top: int | None,
+    topic: str | None,
+    population: Path | None,
+    synthetic: bool,
+    list_universe: int,
+    list_count: int,
+    list_extra_handles: Path | None,
+    as_json: bool,
+) -> None:
+    """Print the Lists of the server's synthetic List graph: id, name, topic, members, private.
+
+    The same options give the same Lists as a server started with them; a private List answers
+    Forbidden, so pick a public one to try.
+    """
+    try:
+        config = ApiServerConfig(
+            population=population,
+            synthetic=synthetic,
+            seed=seed,
+            list_universe=list_universe,
+            list_count=list_count,
+            list_extra_handles=_extra_handles(list_extra_handles),
+        )
+        graph = list_graph(config)
+    except InfluxError as error:
+        raise click.ClickException(str(error)) from error
+    chosen = [item for item in graph.lists() if topic is None or item.topic == topic]
+    if top is not None:
+        chosen = sorted(chosen, key=lambda item: -item.member_count)[:top]
+    if as_json:
+        for item in chosen:
+            row = {**item.fields(), "topic": item.topic, "kind": item.kind}
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    click.echo(f"{'id':<19}  {'members':>7}  {'private':<7}  {'topic':<16}  name")
+    for item in chosen:
+        private = "yes" if item.private else ""
+        click.echo(
+            f"{item.id:<19}  {item.member_count:>7}  {private:<7}  {item.topic:<16}  {item.name}"
+        )

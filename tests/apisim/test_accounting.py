@@ -8,6 +8,7 @@ import time
 import httpx
 
 from influx_etl.apisim import (
+    ENDPOINT_USER_BY_USERNAME,
     ENDPOINT_USERS_BY,
     UNENFORCED_RATE_LIMIT,
     ApiServerConfig,
@@ -73,3 +74,14 @@ def test_windows_open_at_a_whole_second_and_are_counted() -> None:
         assert running.stats().windows == {ENDPOINT_USERS_BY: 1}
     reset = int(first.headers["x-rate-limit-reset"])
     assert reset - 1 <= time.time() < reset + 1
+
+
+def test_an_endpoints_own_limit_replaces_the_common_one() -> None:
+    config = ApiServerConfig(endpoint_rate_limits={ENDPOINT_USER_BY_USERNAME: 1})
+    with start_server(config) as running:
+        single = [httpx.get(f"{running.base_url}/2/users/by/username/someone") for _ in range(2)]
+        bulk = [lookup(running, ["someone"]) for _ in range(3)]
+    assert [r.status_code for r in single] == [200, 429]
+    assert {r.headers["x-rate-limit-limit"] for r in single} == {"1"}
+    assert {r.status_code for r in bulk} == {200}, "only the endpoint with a limit is enforced"
+    assert bulk[-1].headers["x-rate-limit-limit"] == str(UNENFORCED_RATE_LIMIT)

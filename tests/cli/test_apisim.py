@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from typing import IO
 import httpx
 import pytest
 
+from influx_etl.apisim import ApiServerConfig, list_graph
 from tests.cli import scripts
 
 STARTUP_TIMEOUT_S = 30
@@ -152,3 +154,65 @@ def test_help_explains_every_option() -> None:
         "--fail-first-n",
     ):
         assert option in done.stdout
+
+
+def test_lists_prints_the_servers_lists() -> None:
+    args = ["lists", "--list-universe", "300", "--list-count", "20", "--seed", "3"]
+    done = subprocess.run(
+        [console_script(), *args, "--json", "--top", "3"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=STARTUP_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    graph = list_graph(ApiServerConfig(seed=3, list_universe=300, list_count=20))
+    biggest = sorted(graph.lists(), key=lambda item: -item.member_count)[:3]
+    assert [row["id"] for row in rows] == [item.id for item in biggest]
+    assert rows[0]["member_count"] == 300 and {"topic", "kind", "private"} <= set(rows[0])
+    table = subprocess.run(
+        [console_script(), *args, "--topic", graph.lists()[0].topic],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=STARTUP_TIMEOUT_S,
+    )
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["id", "members", "private", "topic", "name"]
+    assert graph.lists()[0].id in table.stdout
+
+
+def test_console_script_enforces_per_endpoint_rate_limits() -> None:
+    graph = list_graph(ApiServerConfig(list_universe=300, list_count=20))
+    public = next(item for item in graph.lists() if not item.private)
+    with running_cli(
+        "--documented-rate-limits",
+        "--endpoint-rate-limit",
+        "/2/lists/:id=1",
+        "--list-universe",
+        "300",
+        "--list-count",
+        "20",
+        env=clean_env(),
+    ) as (url, lines):
+        users = httpx.get(f"{url}/2/users/by", params={"usernames": "someone"}, timeout=10)
+        first, second = (httpx.get(f"{url}/2/lists/{public.id}", timeout=10) for _ in range(2))
+        members = httpx.get(f"{url}/2/lists/{public.id}/members", timeout=10)
+    assert users.headers["x-rate-limit-limit"] == "300"
+    assert first.status_code == 200 and first.json()["data"]["id"] == public.id
+    assert second.status_code == 429 and second.headers["x-rate-limit-limit"] == "1"
+    assert members.status_code == 200 and members.headers["x-rate-limit-limit"] == "900"
+    assert "rate limit of /2/lists/:id: 1 requests" in "\n".join(lines)
+
+
+def test_console_script_refuses_an_unknown_endpoint_limit() -> None:
+    done = subprocess.run(
+        [console_script(), "--endpoint-rate-limit", "/2/tweets=5", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=STARTUP_TIMEOUT_S,
+    )
+    assert done.returncode == 2
+    assert "/2/lists/:id/members" in done.stderr
