@@ -4,10 +4,12 @@ Pure frame functions for ``influx discover``:
 
 * :func:`ranked_lists` — from the dataset authors' List memberships: per List, how many distinct
   dataset authors it holds (``held``), that count relative to its size (``share``) and whether its
-  name carries a topic word of the dataset's topics; ranked by
-  ``held * sqrt(share) * (1 + topic bonus)`` (a List of 30 with 6 of ours beats one of 5,000 with
-  8; a topical name breaks near-ties). Private Lists and Lists above the API's 5,000 members are
-  left out, and so are Lists holding a single dataset author unless nothing else is left.
+  name carries a topic word of the dataset's topics (a name word starting with it); ranked by
+  ``share * (1 + topic bonus)``, then ``held``: the share of a List's members already in the
+  dataset is the best guess of the share of the others that would pass (measured against
+  ``held * sqrt(share)`` and ``held * share`` in docs/discovery.md). Private Lists and Lists
+  above the API's 5,000 members are left out, and so are Lists holding a single dataset author
+  (one is chance) unless nothing else is left.
 * :func:`ranked_candidates` — the members of the chosen Lists who are not in the dataset, by the
   number of distinct chosen Lists they share with dataset authors, then the rank of their best
   List.
@@ -77,13 +79,21 @@ def ranked_lists(found: pl.DataFrame, words: pl.DataFrame) -> pl.DataFrame:
         )
         .filter(pl.col("member_count").is_between(1, MAX_LIST_MEMBERS))
     )
+    # a name word matches a topic word it starts with ("researchers" matches "research")
     name_words = (
         lists.select(
             "list_id",
-            pl.col("name").str.to_lowercase().str.extract_all(r"[a-z0-9]+").alias("word"),
+            pl.col("name").str.to_lowercase().str.extract_all(r"[a-z0-9]+").alias("name_word"),
         )
-        .explode("word")
-        .join(words, on="word", how="inner")
+        .explode("name_word")
+        .join(words, how="cross")
+        .filter(
+            (pl.col("name_word") == pl.col("word"))
+            | (
+                (pl.col("word").str.len_chars() >= 3)
+                & pl.col("name_word").str.starts_with(pl.col("word"))
+            )
+        )
         .group_by("list_id")
         .agg(pl.col("topic").mode().sort().first())
     )
@@ -93,8 +103,7 @@ def ranked_lists(found: pl.DataFrame, words: pl.DataFrame) -> pl.DataFrame:
         .with_columns(share.alias("share"))
         .with_columns(
             (
-                pl.col("held")
-                * pl.col("share").sqrt()
+                pl.col("share")
                 * (1 + TOPIC_BONUS * pl.col("topic").is_not_null().cast(pl.Float64))
             ).alias("rank_score")
         )

@@ -243,9 +243,10 @@ def run_harvest(
                 pending["batch_id"].n_unique(),
                 deferred.len(),
             )
-        looked_up_batches = pending["batch_id"].n_unique()
+        asked = ~pending["from_lists"]  # the others are answered by stored List members
+        looked_up_batches = pending["batch_id"].filter(asked).n_unique()
         if observer is not None:
-            observer.lookup_started(looked_up_batches, pending.height)
+            observer.lookup_started(looked_up_batches, int(asked.sum()))
         try:
             with timing.stage("lookup"):
                 _looked_up(store, run_id, source, pending, config, progress, work.answers)

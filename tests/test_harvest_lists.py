@@ -76,7 +76,7 @@ def test_a_list_is_screened_from_its_member_pages_with_no_user_lookup(
     source = sources["sources"][0][0]
     assert source["method"] == "influx-api-sim:synthetic:list-members"
     assert f'https://x.com/i/lists/{the_list.id} "{the_list.name}"' in source["evidence"]
-    assert sources["seed_files"][0] == [f"x-list:{the_list.id}"]
+    assert sources["seed_files"][0].to_list() == [f"x-list:{the_list.id}"]
     record = json.loads((report.export_dir / "latest.jsonl").read_text().splitlines()[0])
     assert record["meta"]["sources"][0]["method"].endswith(":list-members")
     # the usage ledger has every page, and the members as user reads

@@ -539,6 +539,7 @@ def print_plan(lookup_plan: plan.LookupPlan | None) -> None:
         ("invalid seed rows", f"{p.invalid_rows:,}"),
         ("distinct handles", f"{p.distinct:,}"),
         ("reused (fresh outcome)", f"{p.reused:,}"),
+        ("answered by List members read before", f"{p.from_lists:,}"),
         ("to look up", f"{p.to_look_up:,}"),
         ("requests", f"{p.requests:,}"),
     ]
