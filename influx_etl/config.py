@@ -405,6 +405,14 @@ class PlanSettings:
         min=0,
         group="Plan and cost",
     )
+    price_per_list: float = setting(
+        0.0,
+        "--price-per-list",
+        "USD per List object read (GET /2/lists/:id, list_memberships): not published, so 0 "
+        "unless your plan states one. List members are user reads (--price-per-user).",
+        min=0,
+        group="Plan and cost",
+    )
     max_requests: int | None = setting(
         None,
         "--max-requests",

@@ -35,7 +35,7 @@ from influx_etl.config import PipelineConfig
 from influx_etl.sources import source_kind
 from influx_etl.sources.lists import open_lists_api
 from influx_etl.sources.pacing import WaitObserver
-from influx_etl.sources.xclient import ENDPOINT_LIST_MEMBERS, ENDPOINT_LIST_MEMBERSHIPS
+from influx_etl.sources.xclient import ENDPOINT_LIST_MEMBERS, ENDPOINT_LIST_MEMBERSHIPS, PAGE_SIZE
 from influx_etl.store import Store
 
 log = logging.getLogger(__name__)
@@ -91,35 +91,14 @@ def discover(
         authors = _best_authors(store, settings.max_authors)
         world = authors["handle"].to_list() if kind == "simulated" else []
         with open_lists_api(config.lookup, observer, world_handles=world) as api:
-            reads = [
-                list_reads.read_resource(
-                    api,
-                    store,
-                    ENDPOINT_LIST_MEMBERSHIPS,
-                    author,
-                    usage_run=usage_run,
-                    budget=budget,
-                    fresh_since=since,
-                )
-                for author in authors["id"].to_list()
-            ]
+            reader = list_reads.Reader(api, store, usage_run, budget, since)
+            reads = reader.read_all(ENDPOINT_LIST_MEMBERSHIPS, authors["id"].to_list())
             found = list_ranking.memberships(
                 store.list_page_items(list_reads.finished_reads(reads))
             )
             words = list_ranking.topic_words(authors["topic_tags"])
             chosen = list_ranking.ranked_lists(found, words).head(settings.max_lists)
-            member_reads = [
-                list_reads.read_resource(
-                    api,
-                    store,
-                    ENDPOINT_LIST_MEMBERS,
-                    one,
-                    usage_run=usage_run,
-                    budget=budget,
-                    fresh_since=since,
-                )
-                for one in chosen["list_id"].to_list()
-            ]
+            member_reads = reader.read_all(ENDPOINT_LIST_MEMBERS, chosen["list_id"].to_list())
         items = store.list_page_items(list_reads.finished_reads(member_reads))
         every = store.authors()
         candidates = list_ranking.ranked_candidates(
@@ -153,6 +132,8 @@ def _since(config: PipelineConfig) -> str | None:
 
 def _best_authors(store: Store, limit: int) -> pl.DataFrame:
     authors = store.author_columns(("id", "handle", "score", "topic_tags"))
+    # X user ids are digits; anything else (an odd imported record) is not asked about
+    authors = authors.filter(pl.col("id").str.contains(r"^\d{1,20}$"))
     return authors.sort(["score", "id"], descending=[True, False], nulls_last=True).head(limit)
 
 
@@ -234,10 +215,14 @@ class DiscoveryPlan:
     member_requests: int
     members: int
     price_per_user: float
+    price_per_list: float = 0.0
 
     @property
     def cost(self) -> float:
-        return self.members * self.price_per_user
+        """At most: member objects as user reads, a full page of List objects per memberships
+        request."""
+        lists = self.membership_requests * PAGE_SIZE
+        return self.members * self.price_per_user + lists * self.price_per_list
 
 
 def plan_discovery(config: PipelineConfig, settings: DiscoverySettings) -> DiscoveryPlan:
@@ -274,4 +259,5 @@ def plan_discovery(config: PipelineConfig, settings: DiscoverySettings) -> Disco
         member_requests=pages,
         members=members,
         price_per_user=config.plan.price_per_user,
+        price_per_list=config.plan.price_per_list,
     )

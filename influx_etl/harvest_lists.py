@@ -81,10 +81,13 @@ class ListPlan:
     members_known: bool
     """Whether every List's member count is known (stored metadata); else an upper bound."""
     price_per_user: float
+    price_per_list: float = 0.0
 
     @property
     def cost(self) -> float:
-        return self.members * self.price_per_user
+        """Member objects as user reads, and each List read (its metadata) as a List object."""
+        lists = self.requests.get(ENDPOINT_LIST, 0)
+        return self.members * self.price_per_user + lists * self.price_per_list
 
 
 def read_lists(
@@ -101,37 +104,16 @@ def read_lists(
     budget = budget or list_reads.Budget(
         config.plan.max_requests, config.plan.max_cost, config.plan.price_per_user
     )
-    since = _fresh_since(config)
+    reader = list_reads.Reader(api, store, usage_run, budget, _fresh_since(config), any_age)
     infos: list[list_reads.ReadResult] = []
     members: list[list_reads.ReadResult] = []
     for one in ids:
-        info = list_reads.read_resource(
-            api,
-            store,
-            ENDPOINT_LIST,
-            one,
-            usage_run=usage_run,
-            budget=budget,
-            fresh_since=since,
-            any_age=any_age,
-        )
+        info = reader.read(ENDPOINT_LIST, one)
         infos.append(info)
-        if info.status != "ok":
-            if info.status in ("not_found", "forbidden"):
-                log.warning("List %s: %s (%s)", one, info.status, info.detail or "no detail")
-            continue
-        members.append(
-            list_reads.read_resource(
-                api,
-                store,
-                ENDPOINT_LIST_MEMBERS,
-                one,
-                usage_run=usage_run,
-                budget=budget,
-                fresh_since=since,
-                any_age=any_age,
-            )
-        )
+        if info.status == "ok":
+            members.append(reader.read(ENDPOINT_LIST_MEMBERS, one))
+        elif info.status in ("not_found", "forbidden"):
+            log.warning("List %s: %s (%s)", one, info.status, info.detail or "no detail")
     return ListsRead(
         infos=list_infos(store, infos),
         member_reads=members,
@@ -242,4 +224,5 @@ def plan_lists(config: PipelineConfig, references: tuple[str, ...] | list[str]) 
         members=members,
         members_known=all(counts.get(i) is not None for i in to_read),
         price_per_user=config.plan.price_per_user,
+        price_per_list=config.plan.price_per_list,
     )

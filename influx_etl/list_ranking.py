@@ -103,8 +103,7 @@ def ranked_lists(found: pl.DataFrame, words: pl.DataFrame) -> pl.DataFrame:
         .with_columns(share.alias("share"))
         .with_columns(
             (
-                pl.col("share")
-                * (1 + TOPIC_BONUS * pl.col("topic").is_not_null().cast(pl.Float64))
+                pl.col("share") * (1 + TOPIC_BONUS * pl.col("topic").is_not_null().cast(pl.Float64))
             ).alias("rank_score")
         )
         .sort(["rank_score", "held", "list_id"], descending=[True, True, False])

@@ -124,6 +124,33 @@ def read_resource(
         page_number += 1
 
 
+@dataclass(frozen=True)
+class Reader:
+    """The reads of one command: one API (None: stored pages only), one store, one budget."""
+
+    api: ListsApi | None
+    store: Store
+    usage_run: str
+    budget: Budget
+    fresh_since: str | None
+    any_age: bool = False
+
+    def read(self, endpoint: str, resource_id: str) -> ReadResult:
+        return read_resource(
+            self.api,
+            self.store,
+            endpoint,
+            resource_id,
+            usage_run=self.usage_run,
+            budget=self.budget,
+            fresh_since=self.fresh_since,
+            any_age=self.any_age,
+        )
+
+    def read_all(self, endpoint: str, resource_ids: list[str]) -> list[ReadResult]:
+        return [self.read(endpoint, one) for one in resource_ids]
+
+
 def _page(api: ListsApi, endpoint: str, resource_id: str, token: str | None) -> Page:
     if endpoint == ENDPOINT_LIST:
         return api.list_info(resource_id)

@@ -177,3 +177,17 @@ def test_members_answer_seeds_whose_outcome_is_not_stored(
     assert server.endpoint_counts.get(ENDPOINT_USERS_BY, 0) == 1
     assert report.funnel["looked_up"] == 8
     assert report.usage is not None and report.usage.requests == 1
+
+
+def test_a_list_of_5000_members_takes_50_member_requests_and_no_lookup(tmp_path: Path) -> None:
+    graph = ApiServerConfig(list_universe=6_000, list_count=40)
+    biggest = max(list_graph(graph).lists(), key=lambda one: one.member_count)
+    assert biggest.member_count == 5_000
+    with start_server(graph) as server:
+        result = harvest_lists.harvest_lists(config_for(tmp_path, server.base_url), [biggest.id])
+        counts = dict(server.endpoint_counts)
+    assert counts.get(ENDPOINT_LIST_MEMBERS) == 50
+    assert counts.get(ENDPOINT_LIST) == 1
+    assert counts.get(ENDPOINT_USERS_BY, 0) == 0
+    assert result.report is not None
+    assert result.report.funnel["looked_up"] == 5_000

@@ -155,8 +155,9 @@ def print_plan(p: discover.DiscoveryPlan) -> None:
         (f"members read{bound}", f"{p.members:,}"),
         ("user lookups", "0"),
     ]
-    if p.price_per_user > 0:
-        rows.append((f"estimated cost ({p.price_per_user:.3f} USD/user)", harvest.usd(p.cost)))
+    if p.price_per_user > 0 or p.price_per_list > 0:
+        prices = f"{p.price_per_user:.3f} USD/user, {p.price_per_list:.3f} USD/List"
+        rows.append((f"estimated cost (at most; {prices})", harvest.usd(p.cost)))
     click.echo("plan (no request sent)")
     width = max(len(label) for label, _ in rows)
     for label, value in rows:

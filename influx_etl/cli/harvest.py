@@ -207,6 +207,7 @@ plan_options = [
         group="Plan and cost",
     ),
     setting_option(PlanSettings, "price_per_user"),
+    setting_option(PlanSettings, "price_per_list"),
     setting_option(PlanSettings, "max_requests"),
     setting_option(PlanSettings, "max_cost"),
 ]
@@ -254,6 +255,7 @@ def plan_settings(options: dict[str, Any]) -> PlanSettings:
         rate_limit=limit,
         rate_window_s=window_s,
         price_per_user=options["price_per_user"],
+        price_per_list=options["price_per_list"],
         max_requests=options["max_requests"],
         max_cost=options["max_cost"],
     )

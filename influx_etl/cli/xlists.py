@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import polars as pl
 
 from influx_etl import harvest_lists, list_reads
 from influx_etl.cli import runs
@@ -12,24 +11,31 @@ from influx_etl.sources.xclient import ENDPOINT_LIST, ENDPOINT_LIST_MEMBERS
 
 
 def list_status(result: harvest_lists.ListHarvest) -> ExitCode:
-    """The most serious of: capped, a List not readable, nothing read, the run's own status."""
+    """The most serious of: capped (6), a List that is not one, private or gone (5), no List
+    with a member (4), a List not answered (3, the same command retries it), the run's own."""
     if result.read.capped:
         click.echo("capped: Lists left unread; the same command continues", err=True)
         return ExitCode.CAPPED
     if result.report is None:
         click.echo("no List gave any member: nothing was screened", err=True)
         return ExitCode.NOTHING_LOOKED_UP
-    bad = (
-        any(ref.list_id is None for ref in result.refs)
-        or result.read.infos.filter(~pl.col("outcome").is_in(["ok"])).height
+    outcomes = result.read.infos["outcome"]
+    refused = any(ref.list_id is None for ref in result.refs) or bool(
+        outcomes.is_in(["not_found", "forbidden"]).any()
     )
-    status = runs.run_status(result.report)
-    if bad and status is ExitCode.OK:
+    unread = bool((outcomes == "failed").any()) or any(
+        read.status == "failed" for read in result.read.member_reads
+    )
+    statuses = [runs.run_status(result.report)]
+    if refused:
         click.echo(
             "input damaged: Lists not read (reported above); the rest was screened", err=True
         )
-        return ExitCode.INPUT_DAMAGED
-    return status
+        statuses.append(ExitCode.INPUT_DAMAGED)
+    if unread:
+        click.echo("some Lists were not answered; the same command retries them", err=True)
+        statuses.append(ExitCode.RETRY_LATER)
+    return runs.worst(statuses)
 
 
 def print_lists(result: harvest_lists.ListHarvest) -> None:
@@ -66,8 +72,9 @@ def print_list_plan(p: harvest_lists.ListPlan) -> None:
     bound = "" if p.members_known else " (at most: member counts unknown)"
     rows.append((f"members read{bound}", f"{p.members:,}"))
     rows.append(("user lookups", "0"))
-    if p.price_per_user > 0:
-        rows.append((f"estimated cost ({p.price_per_user:.3f} USD/user)", f"{p.cost:,.2f} USD"))
+    if p.price_per_user > 0 or p.price_per_list > 0:
+        prices = f"{p.price_per_user:.3f} USD/user, {p.price_per_list:.3f} USD/List"
+        rows.append((f"estimated cost ({prices})", f"{p.cost:,.2f} USD"))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         click.echo(f"  {label:<{width}}  {value:>12}")
