@@ -1,4 +1,5 @@
-"""``influx discover`` as a user runs it: the plan sends nothing, an empty dataset says what to do."""
+"""``influx discover`` as a user runs it: the plan sends nothing; an empty dataset says what to
+do."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ def discover_command(tmp_path: Path, base_url: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, env=clean_env(), capture_output=True, text=True, timeout=120)
+
+
 def test_an_empty_dataset_sends_nothing_and_says_to_harvest_first(tmp_path: Path) -> None:
     with start_server(ApiServerConfig(list_universe=500, list_count=10)) as server:
-        plan = subprocess.run(discover_command(tmp_path, server.base_url, "--plan"),
-                              env=clean_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
-        result = subprocess.run(discover_command(tmp_path, server.base_url),
-                                env=clean_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+        plan = run(discover_command(tmp_path, server.base_url, "--plan"))
+        result = run(discover_command(tmp_path, server.base_url))
         served = server.requests_served
     assert plan.returncode == 0, plan.stderr
     assert "plan (no request sent)" in plan.stdout
