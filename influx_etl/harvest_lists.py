@@ -60,6 +60,8 @@ class ListsRead:
     sent: dict[str, int] = field(default_factory=dict)
     """Requests sent per endpoint by this command."""
     capped: bool = False
+    users_read: int = 0
+    """Member objects this command's requests read (user reads, billed as a lookup's)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def read_lists(
         member_reads=members,
         sent=dict(budget.sent),
         capped=budget.capped,
+        users_read=budget.users_read,
     )
 
 

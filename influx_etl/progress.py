@@ -188,8 +188,10 @@ class HarvestProgress:
             self._progress.update(
                 self._task, total=batches, completed=0, handles=f"0/{handles}", found=0
             )
-        else:
+        elif batches:
             log.info("lookup: %d batches (%d handles) to fetch", batches, handles)
+        else:
+            log.info("lookup: nothing to fetch (every handle reused or answered by List members)")
 
     def __call__(self, batch: RawBatch, done: int, total: int) -> None:
         found = found_in(batch)

@@ -367,6 +367,7 @@ def xlists_command(lists: tuple[str, ...], **options: Any) -> None:
     xlists.print_lists(result)
     if result.report is not None:
         print_report(result.report)
+    xlists.print_list_spend(result, config.plan.price_per_user)
     sys.exit(int(xlists.list_status(result)))
 
 

@@ -52,10 +52,6 @@ def print_lists(result: harvest_lists.ListHarvest) -> None:
         count = row["member_count"]
         size = f"{count:,} members" if count is not None else ""
         click.echo(f"  {row['list_id']:<20} {state:<10} {size:>14}  {name}{reused}")
-    sent = result.read.sent
-    if sent:
-        lines = ", ".join(f"{n} × GET {e}" for e, n in sorted(sent.items()))
-        click.echo(f"List requests: {lines}")
 
 
 def print_list_plan(p: harvest_lists.ListPlan) -> None:
@@ -78,3 +74,16 @@ def print_list_plan(p: harvest_lists.ListPlan) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         click.echo(f"  {label:<{width}}  {value:>12}")
+
+
+def print_list_spend(result: harvest_lists.ListHarvest, price_per_user: float) -> None:
+    """What reading the Lists sent and read (the pipeline's own line counts its lookups)."""
+    sent = result.read.sent
+    if not sent:
+        click.echo("List requests: 0 (every List read before and fresh, or none readable)")
+        return
+    parts = ", ".join(f"{n} × GET {e}" for e, n in sorted(sent.items()))
+    line = f"List requests: {sum(sent.values())} ({parts}); {result.read.users_read:,} users read"
+    if price_per_user > 0:
+        line += f", estimated cost {result.read.users_read * price_per_user:,.2f} USD"
+    click.echo(line)

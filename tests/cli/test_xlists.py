@@ -73,6 +73,7 @@ def test_kill_9_mid_read_then_the_same_command_reads_only_the_pages_left(
         assert server.endpoint_counts[ENDPOINT_LIST_MEMBERS] - asked == pages - stored
         assert server.endpoint_counts.get(ENDPOINT_USERS_BY, 0) == 0
         assert f"{the_list.member_count:,} members" in rerun.stdout
+        assert f"List requests: {pages - stored} (" in rerun.stdout  # what this command sent
 
         replay = subprocess.run(
             [*command, "--from-raw"], env=clean_env(), capture_output=True, text=True, timeout=120
