@@ -67,6 +67,8 @@ class Discovery:
     sent: dict[str, int] = field(default_factory=dict)
     capped: bool = False
     failed_reads: int = 0
+    users_read: int = 0
+    """Member objects this command's requests read (user reads, billed as a lookup's)."""
 
     @property
     def passing(self) -> pl.DataFrame:
@@ -123,6 +125,7 @@ def discover(
         sent=dict(budget.sent),
         capped=budget.capped,
         failed_reads=failed,
+        users_read=budget.users_read,
     )
 
 

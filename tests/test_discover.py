@@ -66,6 +66,7 @@ def test_discover_writes_ranked_candidates_with_list_evidence_and_looks_nobody_u
     assert server.endpoint_counts[ENDPOINT_LIST_MEMBERSHIPS] >= found.authors
     assert 0 < found.lists.height <= 5
     assert server.endpoint_counts[ENDPOINT_LIST_MEMBERS] == found.sent[ENDPOINT_LIST_MEMBERS]
+    assert found.users_read == int(found.lists["member_count"].sum())  # every member, once
     assert found.out == tmp_path / "lists/seeds/discovered-2026-12-02.csv"
     with found.out.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

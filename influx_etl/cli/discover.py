@@ -91,7 +91,7 @@ def discover_command(
             print_plan(discover.plan_discovery(config, settings))
             return
         result = discover.discover(config, settings)
-    print_discovery(result)
+    print_discovery(result, config.plan.price_per_user)
     sys.exit(int(status(result)))
 
 
@@ -108,7 +108,7 @@ def status(result: discover.Discovery) -> ExitCode:
     return ExitCode.OK
 
 
-def print_discovery(result: discover.Discovery) -> None:
+def print_discovery(result: discover.Discovery, price_per_user: float) -> None:
     click.echo(f"authors whose Lists were read: {result.authors}")
     click.echo(f"Lists used: {result.lists.height}")
     for row in result.lists.iter_rows(named=True):
@@ -126,9 +126,13 @@ def print_discovery(result: discover.Discovery) -> None:
             f"  {row['topic']:<24} {row['candidates']:>6} candidates {row['passing']:>6} pass"
         )
     if result.sent:
-        click.echo(
-            "requests: " + ", ".join(f"{n} × GET {e}" for e, n in sorted(result.sent.items()))
-        )
+        parts = ", ".join(f"{n} × GET {e}" for e, n in sorted(result.sent.items()))
+        line = f"requests: {sum(result.sent.values())} ({parts}); {result.users_read:,} users read"
+        if price_per_user > 0:
+            line += f", estimated cost {harvest.usd(result.users_read * price_per_user)}"
+        click.echo(line)
+    else:
+        click.echo("requests: 0 (every read was fresh)")
     if result.out is not None:
         click.echo(
             f"wrote {result.out} ({passing} handles, best first): edit it, then `influx run`"
