@@ -10,11 +10,20 @@ import click
 
 from influx_etl import discover, list_reads, project
 from influx_etl.cli import harvest, runs
-from influx_etl.cli.options import GroupedCommand, option
+from influx_etl.cli.options import GroupedCommand, option, without_options
 from influx_etl.exit_codes import ExitCode
 from influx_etl.sources.xclient import ENDPOINT_LIST_MEMBERS, ENDPOINT_LIST_MEMBERSHIPS
 
 
+@without_options(
+    *harvest.LOOKUP_ONLY,
+    "from_raw",
+    "no_resume",
+    "chunk_rows",
+    "store_memory",
+    "schema",
+    "also_validate",
+)
 @click.command("discover", cls=GroupedCommand, epilog=runs.EPILOG)
 @option(
     "--max-lists",

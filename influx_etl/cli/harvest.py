@@ -18,7 +18,13 @@ import click
 
 from influx_etl import harvest_lists, pipeline, plan, project, seeds
 from influx_etl.cli import runs, xlists
-from influx_etl.cli.options import GroupedCommand, option, project_file_option, setting_option
+from influx_etl.cli.options import (
+    GroupedCommand,
+    option,
+    project_file_option,
+    setting_option,
+    without_options,
+)
 from influx_etl.config import (
     DEFAULT_SCHEMA,
     LOOKUP_BACKENDS,
@@ -215,6 +221,19 @@ plan_options = [
 
 common_options = harvest_options()
 
+LOOKUP_ONLY = (
+    "batch_size",
+    "parallel_batches",
+    "backend",
+    "scheduler",
+    "mcp_url",
+    "mcp_tool",
+    "mcp_auth_header",
+    "mcp_auth_file",
+    "rate_limit",
+)
+"""Options of the user lookup alone: List reads send none (``x-lists``, ``discover``)."""
+
 _WINDOW_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -322,6 +341,7 @@ def bulk_command(handles_files: tuple[Path, ...], out: Path | None, **options: A
     _run(lambda: list(handles_files), out, options)
 
 
+@without_options(*LOOKUP_ONLY)
 @main.command("x-lists", cls=GroupedCommand, epilog=runs.EPILOG)
 @option(
     "--list",

@@ -113,3 +113,34 @@ def project_file_option(
     }
     kwargs.update(overrides)
     return option(default.flag, *decls, group=group, **kwargs)
+
+
+def without_options(*names: str) -> Callable[[click.Command], click.Command]:
+    """Hide these shared options from a command that has no use for them, and refuse them on its
+    command line (``--backend does nothing for x-lists``) rather than ignore them; put it above
+    the command's decorator. ``names`` are the parameters' names (``batch_size``)."""
+
+    def decorate(command: click.Command) -> click.Command:
+        unknown = set(names) - {param.name for param in command.params}
+        if unknown:
+            raise ValueError(f"{command.name} has no option {', '.join(sorted(unknown))}")
+        for param in command.params:
+            if param.name in names and isinstance(param, click.Option):
+                param.hidden = True
+                param.callback = _refused(command.name or "this command", param.callback)
+        return command
+
+    return decorate
+
+
+def _refused(
+    command: str, callback: Callable[[click.Context, click.Parameter, Any], Any] | None
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        source = ctx.get_parameter_source(param.name or "")
+        if source is click.core.ParameterSource.COMMANDLINE:
+            flag = max(param.opts, key=len)
+            raise click.UsageError(f"{flag} does nothing for `{command}`", ctx)
+        return callback(ctx, param, value) if callback is not None else value
+
+    return check

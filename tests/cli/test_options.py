@@ -71,3 +71,26 @@ def test_help_lists_the_options_by_section_in_order() -> None:
 def test_a_value_out_of_range_is_refused_by_the_command_line_before_anything_runs() -> None:
     result = CliRunner().invoke(harvest.main, ["bulk", "--handles-file", "x", "--batch-size", "0"])
     assert result.exit_code == 2
+
+
+def test_lookup_only_options_are_hidden_from_list_commands_and_refused_there() -> None:
+    from influx_etl.cli.discover import discover_command
+
+    for command, name in ((harvest.main, ["x-lists", "--list", "1"]), (discover_command, [])):
+        shown = CliRunner().invoke(command, [*name[:1], "--help"])
+        assert shown.exit_code == 0, shown.output
+        listed = {line.split()[0] for line in shown.output.splitlines() if line.startswith("  --")}
+        assert not listed & {"--batch-size", "--mcp-url", "--backend"}
+        assert "--max-requests" in listed  # the plan's options stay
+        refused = CliRunner().invoke(command, [*name, "--backend", "loky"])
+        assert refused.exit_code == 2
+        assert "--backend does nothing for" in refused.output
+    # the lookup commands keep them
+    assert "--batch-size" in CliRunner().invoke(harvest.main, ["bulk", "--help"]).output
+
+
+def test_hiding_an_option_a_command_lacks_is_a_mistake_at_import() -> None:
+    from influx_etl.cli.options import without_options
+
+    with pytest.raises(ValueError, match="has no option nope"):
+        without_options("nope")(click.Command("c", params=[]))
