@@ -12,8 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Final
 
-import polars as pl
-
 from influx_etl.errors import BadRequestError, RateLimitError, TransportError
 from influx_etl.sources.lists import ListsApi, Page, resource_detail, resource_outcome
 from influx_etl.sources.xclient import ENDPOINT_LIST, ENDPOINT_LIST_MEMBERS, PAGE_SIZE
@@ -28,7 +26,6 @@ DOCUMENTED_LIMITS: Final = {
 }
 """Requests per 15-minute window of each Lists endpoint (app-only), as documented."""
 
-WINDOW_S: Final = 900.0
 MAX_MEMBER_PAGES: Final = 50
 """A List holds at most 5,000 members: 50 pages of 100."""
 
@@ -173,20 +170,3 @@ def windows(endpoint: str, requests: int) -> int:
 
 def finished_reads(results: list[ReadResult], status: str = "ok") -> list[str]:
     return [r.read_id for r in results if r.status == status and r.read_id is not None]
-
-
-def result_frame(results: list[ReadResult]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "resource_id": [r.resource_id for r in results],
-            "status": [r.status for r in results],
-            "reused": [r.reused for r in results],
-            "detail": [r.detail for r in results],
-        },
-        schema={
-            "resource_id": pl.String,
-            "status": pl.String,
-            "reused": pl.Boolean,
-            "detail": pl.String,
-        },
-    )

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from influx_etl.config import LookupSettings
 from influx_etl.errors import ConfigError, SourceError
@@ -33,16 +33,10 @@ from influx_etl.sources.xclient import (
 
 log = logging.getLogger(__name__)
 
-LIST_URL: Final = "https://x.com/i/lists/{}"
-"""How a List is cited in provenance and in discovered seed files."""
-
 _LIST_REFERENCE = re.compile(
     r"\s*(?:(?:https?://)?(?:www\.|mobile\.)?(?:x|twitter)\.com/i/lists/)?(\d{1,19})/?"
     r"(?:[?#].*)?\s*"
 )
-
-LIST_OUTCOMES: Final = ("ok", "not_found", "forbidden", "failed")
-"""What reading one List came to: read, deleted or unknown, private, or not answered (again)."""
 
 
 def list_id(reference: str) -> str:
