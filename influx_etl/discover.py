@@ -27,7 +27,6 @@ from influx_etl import (
     list_ranking,
     list_reads,
     pipeline,
-    plan,
     safe_text,
     seeds,
 )
@@ -85,7 +84,7 @@ def discover(
     rulebook = pipeline.load_rulebook(config)
     kind = source_kind(config.lookup)
     usage_run = pipeline.new_run_id()
-    since = None if config.plan.refresh else _since(config)
+    since = list_reads.fresh_since(config.plan, datetime.now(UTC))
     budget = list_reads.Budget(
         config.plan.max_requests, config.plan.max_cost, config.plan.price_per_user
     )
@@ -127,10 +126,6 @@ def discover(
         failed_reads=failed,
         users_read=budget.users_read,
     )
-
-
-def _since(config: PipelineConfig) -> str | None:
-    return plan.fresh_since(config.plan, "found", datetime.now(UTC))
 
 
 def _best_authors(store: Store, limit: int) -> pl.DataFrame:
@@ -229,12 +224,12 @@ class DiscoveryPlan:
 
 
 def plan_discovery(config: PipelineConfig, settings: DiscoverySettings) -> DiscoveryPlan:
-    since = None if config.plan.refresh else _since(config)
+    since = list_reads.fresh_since(config.plan, datetime.now(UTC))
     with pipeline.open_dataset(config) as store:
         authors = _best_authors(store, settings.max_authors)
         ids = authors["id"].to_list()
         reads = store.latest_list_reads(ENDPOINT_LIST_MEMBERSHIPS, ids)
-        fresh = reads.filter(pl.col("finished_at") >= since) if since else reads.head(0)
+        fresh = reads.filter(pl.col("finished_at") >= since)
         found = list_ranking.memberships(
             store.list_page_items(reads.filter(pl.col("status") == "ok")["read_id"].to_list())
         )
@@ -242,11 +237,7 @@ def plan_discovery(config: PipelineConfig, settings: DiscoverySettings) -> Disco
         chosen = list_ranking.ranked_lists(found, words).head(settings.max_lists)
         member_reads = store.latest_list_reads(ENDPOINT_LIST_MEMBERS, chosen["list_id"].to_list())
     lists_known = reads.height == len(ids) and len(ids) > 0
-    fresh_lists = (
-        set(member_reads.filter(pl.col("finished_at") >= since)["resource_id"].to_list())
-        if since
-        else set()
-    )
+    fresh_lists = set(member_reads.filter(pl.col("finished_at") >= since)["resource_id"].to_list())
     unread = chosen.filter(~pl.col("list_id").is_in(list(fresh_lists)))
     if lists_known:
         pages = sum(list_reads.member_pages(n) for n in unread["member_count"].to_list())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from influx_etl import list_members, list_reads, pipeline, plan
+from influx_etl import list_members, list_reads, pipeline
 from influx_etl.config import PipelineConfig
 from influx_etl.errors import ConfigError
 from influx_etl.sources import source_kind
@@ -106,7 +106,8 @@ def read_lists(
     budget = budget or list_reads.Budget(
         config.plan.max_requests, config.plan.max_cost, config.plan.price_per_user
     )
-    reader = list_reads.Reader(api, store, usage_run, budget, _fresh_since(config), any_age)
+    since = list_reads.fresh_since(config.plan, datetime.now(UTC))
+    reader = list_reads.Reader(api, store, usage_run, budget, since, any_age)
     infos: list[list_reads.ReadResult] = []
     members: list[list_reads.ReadResult] = []
     for one in ids:
@@ -127,16 +128,9 @@ def read_lists(
 
 def list_infos(store: Store, reads: list[list_reads.ReadResult]) -> pl.DataFrame:
     """The Lists' metadata from their stored reads, and a row for each List not read."""
-    documents = store.list_page_documents(list_reads.finished_reads(reads, "ok"))
-    documents = pl.concat(
-        [
-            documents,
-            store.list_page_documents(
-                [r.read_id for r in reads if r.status != "ok" and r.read_id is not None]
-            ),
-        ]
-    ).unique("resource_id", keep="last", maintain_order=True)
-    infos = list_members.list_infos(documents)
+    # a List's metadata read is one page: its answer
+    documents = store.list_page_documents([r.read_id for r in reads if r.read_id is not None])
+    infos = list_members.list_infos(documents.unique("resource_id", keep="last"))
     missing = [r for r in reads if r.resource_id not in set(infos["list_id"].to_list())]
     unread = pl.DataFrame(
         {
@@ -153,12 +147,6 @@ def list_infos(store: Store, reads: list[list_reads.ReadResult]) -> pl.DataFrame
     return order.join(every, on="list_id", how="left", maintain_order="left").cast(
         list_members.LIST_INFO_SCHEMA
     )
-
-
-def _fresh_since(config: PipelineConfig) -> str | None:
-    if config.plan.refresh:
-        return "9999"  # no stored read is fresh enough
-    return plan.fresh_since(config.plan, "found", datetime.now(UTC))
 
 
 def harvest_lists(
@@ -206,16 +194,12 @@ def plan_lists(config: PipelineConfig, references: tuple[str, ...] | list[str]) 
     """What reading the Lists would send, from what the dataset knows (no request)."""
     ids = [ref.list_id for ref in list_refs(references) if ref.list_id is not None]
     ids = list(dict.fromkeys(ids))
-    since = _fresh_since(config)
+    since = list_reads.fresh_since(config.plan, datetime.now(UTC))
     with pipeline.open_dataset(config) as store:
         reads = store.latest_list_reads(ENDPOINT_LIST_MEMBERS, ids)
         info_reads = store.latest_list_reads(ENDPOINT_LIST, ids)
         infos = list_members.list_infos(store.list_page_documents(info_reads["read_id"].to_list()))
-    fresh = (
-        set()
-        if since is None
-        else set(reads.filter(pl.col("finished_at") >= since)["resource_id"].to_list())
-    )
+    fresh = set(reads.filter(pl.col("finished_at") >= since)["resource_id"].to_list())
     counts = dict(zip(infos["list_id"].to_list(), infos["member_count"].to_list(), strict=True))
     to_read = [i for i in ids if i not in fresh]
     pages = [list_reads.member_pages(counts.get(i)) for i in to_read]

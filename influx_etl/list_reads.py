@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
+from influx_etl import plan
+from influx_etl.config import PlanSettings
 from influx_etl.errors import BadRequestError, RateLimitError, TransportError
 from influx_etl.sources.lists import ListsApi, Page, resource_detail, resource_outcome
 from influx_etl.sources.xclient import ENDPOINT_LIST, ENDPOINT_LIST_MEMBERS, PAGE_SIZE
@@ -71,6 +74,16 @@ class ReadResult:
     detail: str | None = None
 
 
+def fresh_since(settings: PlanSettings, now: datetime) -> str:
+    """The oldest finish time (ISO) of a read still fresh: the ``found`` window's. ``--refresh``
+    gives ``now`` (no read finished later), a window of for ever the empty string (every read
+    finished after it)."""
+    if settings.refresh:
+        return now.isoformat()
+    since = plan.fresh_since(settings, "found", now)
+    return "" if since is None else since
+
+
 def read_resource(
     api: ListsApi | None,
     store: Store,
@@ -79,7 +92,7 @@ def read_resource(
     *,
     usage_run: str,
     budget: Budget,
-    fresh_since: str | None,
+    fresh_since: str,
     any_age: bool = False,
 ) -> ReadResult:
     """Read every page of ``resource_id`` on ``endpoint`` into ``store``, unless a read that
@@ -88,7 +101,7 @@ def read_resource(
     latest = store.latest_list_reads(endpoint, [resource_id])
     if latest.height:
         row = latest.row(0, named=True)
-        if any_age or (fresh_since is not None and row["finished_at"] >= fresh_since):
+        if any_age or row["finished_at"] >= fresh_since:
             return ReadResult(resource_id, row["read_id"], row["status"], True, row["detail"])
     if api is None:
         return ReadResult(resource_id, None, "failed", detail="no stored read to replay")
@@ -129,7 +142,7 @@ class Reader:
     store: Store
     usage_run: str
     budget: Budget
-    fresh_since: str | None
+    fresh_since: str
     any_age: bool = False
 
     def read(self, endpoint: str, resource_id: str) -> ReadResult:
